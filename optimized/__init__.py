@@ -1,0 +1,1 @@
+"""Fast implementations: same module names and public signatures as reference/."""

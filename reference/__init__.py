@@ -1,0 +1,1 @@
+"""Naive implementations: obvious, readable, correct. They are the specification."""
