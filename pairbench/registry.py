@@ -96,6 +96,9 @@ class Pair:
         over ``sizes`` (0 = constant, 1 = linear); the gate checks it.
     one_off: optional ``(module) -> {label: seconds}`` measuring one-off costs (a JIT compile)
         that the first timed call cannot show on its own.
+    stateful: True when ``bind`` returns a :class:`Bound` with a ``reset`` (each timed call needs
+        fresh state). The asv suite then takes one call per sample with the reset in ``setup``;
+        the engine refuses a pair whose binding disagrees with this flag.
     """
 
     name: str
@@ -113,6 +116,7 @@ class Pair:
     gate_size: Optional[int] = None
     max_slope: Optional[float] = None
     one_off: Optional[Callable[[ModuleType], dict]] = None
+    stateful: bool = False
     tags: tuple[str, ...] = ()
     source: str = field(default="builtin", compare=False)
 
