@@ -1,0 +1,93 @@
+"""The asv suite, generated from the pair registry: one class per pair, parametrised by size.
+
+Each class has ``time_reference``/``time_optimized`` (one call of that side), ``peakmem_*`` and
+``track_speedup`` (pairbench's in-process interleaved ratio, unit "x"). Pairs registered by other
+distributions (entry-point group ``pairbench.pairs``) get classes too: adding a pair needs no edit
+here. Workloads are built once per process and size; pairs whose calls need a fresh state
+(``stateful``) take one call per sample with the reset done, untimed, in ``setup``.
+"""
+import atexit
+import re
+
+from pairbench.registry import all_pairs
+
+_LIVE = {}  # (pair name, size) -> (workload, {side: Bound})
+
+
+def _close_all():
+    for workload, bound in _LIVE.values():
+        for b in bound.values():
+            if b.close is not None:
+                b.close()
+        workload.close()
+    _LIVE.clear()
+
+
+atexit.register(_close_all)
+
+
+def _sides(pair, size):
+    key = (pair.name, size)
+    if key not in _LIVE:
+        workload = pair.workload(size, 0)
+        bound = {side: pair.bind_side(side, workload.inputs) for side in ("reference", "optimized")}
+        for b in bound.values():  # first call outside the timings: JIT compile, cold caches
+            if b.reset is not None:
+                b.reset()
+            b.call()
+        _LIVE[key] = (workload, bound)
+    return _LIVE[key][1]
+
+
+class _PairBenchmark:
+    """Base of the generated classes; ``pair`` is set on each subclass."""
+
+    pair = None
+    timeout = 300.0
+
+    def setup(self, size):
+        self._bound = _sides(self.pair, size)
+        for b in self._bound.values():
+            if b.reset is not None:
+                b.reset()
+
+    def time_reference(self, size):
+        self._bound["reference"].call()
+
+    def time_optimized(self, size):
+        self._bound["optimized"].call()
+
+    def peakmem_reference(self, size):
+        self._bound["reference"].call()
+
+    def peakmem_optimized(self, size):
+        self._bound["optimized"].call()
+
+    def track_speedup(self, size):
+        from pairbench.measure import measure
+
+        return measure(self.pair, size, samples=5, max_time_s=10.0).speedup
+
+    track_speedup.unit = "x"
+
+
+def _class_name(pair_name):
+    return "".join(part.capitalize() for part in re.split(r"[^0-9A-Za-z]+", pair_name) if part)
+
+
+def _suite_classes():
+    classes = {}
+    for pair in all_pairs():
+        attrs = {
+            "pair": pair,
+            "params": [list(pair.sizes)],
+            "param_names": [pair.size_unit],
+            "__doc__": f"{pair.name}: {pair.summary}",
+        }
+        if pair.stateful:
+            attrs.update(number=1, repeat=(3, 10, 20.0), warmup_time=0)
+        classes[_class_name(pair.name)] = type(_class_name(pair.name), (_PairBenchmark,), attrs)
+    return classes
+
+
+globals().update(_suite_classes())

@@ -1,0 +1,184 @@
+"""The ``pairbench`` command line. Errors print as one line (set PAIRBENCH_DEBUG=1 for tracebacks)."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Optional, Sequence
+
+from .registry import PairbenchError, all_pairs, select
+
+EPILOG = """\
+examples:
+  pairbench list
+  pairbench run                          every pair, built-in data, full sweep
+  pairbench run dedup_store --quick      one component, fewer samples, smaller sizes
+  pairbench run --json out.json --plot out.png
+  pairbench gate --quick                 the CI regression gate
+  pairbench profile dedup_store.add_batch --impl reference --profiler pyinstrument
+  pairbench flamediff dedup_store.add_batch --out diff.svg
+"""
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pairbench", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="Naive/optimized pairs, proven equivalent, timed side by side (interleaved; "
+                    "median speedup with a bootstrap 95%% interval), profiled, and gated.")
+    parser.add_argument("--threads", type=_positive, default=1,
+                        help="thread count pinned for numpy/torch/numba pools (default 1, printed with results)")
+    parser.add_argument("--seed", type=int, default=0, help="workload seed (default 0)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    sub.add_parser("list", help="list the registered pairs (built-in and plugins)")
+
+    p = sub.add_parser("run", help="measure pairs side by side and print the table")
+    p.add_argument("names", nargs="*", metavar="NAME", help="pair names or component prefixes (default: all)")
+    p.add_argument("--size", type=_positive, help="measure this size only (no sweep)")
+    p.add_argument("--quick", action="store_true", help="quick sizes and fewer samples (< 1 minute for all pairs)")
+    p.add_argument("--samples", type=_positive, help="interleaved samples at the main size (default 15, quick 5)")
+    p.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    p.add_argument("--plot", metavar="FILE.png", help="draw speedups and cost-vs-size curves")
+    p.add_argument("--no-progress", action="store_true", help="no progress output")
+
+    p = sub.add_parser("gate", help="regression gate: exit 1 when a pair is slower than its floor or differs")
+    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("--quick", action="store_true", help="fewer samples at the same gate size")
+    p.add_argument("--samples", type=_positive, help="interleaved samples per pair (default 15, quick 7)")
+    p.add_argument("--no-progress", action="store_true")
+
+    p = sub.add_parser("profile", help="profile one side or both of a pair as flamegraphs")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--impl", choices=("reference", "optimized", "both"), default="both")
+    p.add_argument("--profiler", choices=("pyinstrument", "py-spy", "cprofile"), default="pyinstrument")
+    p.add_argument("--size", type=_positive)
+    p.add_argument("--samples", type=_positive, default=1000, help="profiler samples to collect (default 1000)")
+    p.add_argument("--duration", type=float, help="profile for this many seconds instead of a sample count")
+    p.add_argument("--out", default="pairbench-out/profile", metavar="DIR")
+
+    p = sub.add_parser("flamediff", help="differential flamegraph of reference vs optimized")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--size", type=_positive)
+    p.add_argument("--runs", type=_positive, default=5, help="profiles per side (default 5)")
+    p.add_argument("--out", metavar="FILE.svg", help="output SVG (default pairbench-out/flamediff/NAME.svg)")
+
+    p = sub.add_parser("report", help="draw speedup history from asv results")
+    p.add_argument("--results", default=".asv/results", metavar="DIR")
+    p.add_argument("--out", default="pairbench-out/report", metavar="DIR")
+    return parser
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from .render import fmt_ratio, table
+
+    pairs = all_pairs()
+    rows = [(p.name, f"{p.default_size:,} {p.size_unit}", ",".join(f"{s:,}" for s in p.sizes),
+             fmt_ratio(p.floor), "" if p.source == "builtin" else p.source, p.summary) for p in pairs]
+    print(table(("pair", "default size", "sweep", "floor", "plugin", "what"), rows))
+    print(f"\n{len(pairs)} pairs")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .run import RunSettings, print_report, run_pairs, save
+
+    pairs = select(args.names)
+    settings = RunSettings.for_mode(args.quick, args.samples)
+    doc = run_pairs(pairs, size=args.size, quick=args.quick, seed=args.seed, settings=settings,
+                    progress=not args.no_progress)
+    print_report(doc)
+    for path in save(doc, args.json, args.plot):
+        print(f"wrote {path}")
+    return 0 if all(e["equivalent"] for e in doc["pairs"]) else 1
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from .gate import run_gate
+
+    try:
+        pairs = select(args.names)
+    except PairbenchError as exc:
+        print(f"ERROR {exc}")
+        return 2
+    code, _ = run_gate(pairs, quick=args.quick, seed=args.seed, samples=args.samples,
+                       progress=not args.no_progress)
+    return code
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from profiling.session import profile_pair
+
+    (pair,) = _one(args.name)
+    paths = profile_pair(pair, impl=args.impl, profiler=args.profiler, size=args.size, out_dir=Path(args.out),
+                         min_samples=args.samples, duration=args.duration)
+    for path in paths:
+        print(path)
+    return 0
+
+
+def cmd_flamediff(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from profiling.flamediff import flamediff_pair
+
+    (pair,) = _one(args.name)
+    out = Path(args.out) if args.out else Path("pairbench-out/flamediff") / f"{pair.name}.svg"
+    for path in flamediff_pair(pair, size=args.size, runs=args.runs, out=out):
+        print(path)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import build_report
+
+    for path in build_report(args.results, args.out):
+        print(path)
+    return 0
+
+
+def _one(name: str):
+    pairs = [p for p in select([name]) if p.name == name] or select([name])
+    if len(pairs) != 1:
+        raise PairbenchError(f"{name!r} matches {len(pairs)} pairs ({', '.join(p.name for p in pairs)}); name one")
+    return pairs
+
+
+COMMANDS = {"list": cmd_list, "run": cmd_run, "gate": cmd_gate, "profile": cmd_profile,
+            "flamediff": cmd_flamediff, "report": cmd_report}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .machine import fix_threads
+
+    fix_threads(args.threads)  # before numpy/torch/numba load, so their pools start pinned
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("pairbench: interrupted", file=sys.stderr)
+        return 130
+    except (PairbenchError, FileNotFoundError, NotADirectoryError, PermissionError, ValueError,
+            TypeError, ImportError) as exc:
+        if os.environ.get("PAIRBENCH_DEBUG"):
+            raise
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"pairbench: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
