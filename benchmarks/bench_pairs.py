@@ -72,6 +72,7 @@ class _PairBenchmark:
 
 
 def _class_name(pair_name):
+    # kept here (not imported) so this suite also runs against commits older than the helper
     return "".join(part.capitalize() for part in re.split(r"[^0-9A-Za-z]+", pair_name) if part)
 
 

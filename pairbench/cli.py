@@ -56,6 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", metavar="NAME")
     p.add_argument("--quick", action="store_true", help="fewer samples at the same gate size")
     p.add_argument("--samples", type=_positive, help="interleaved samples per pair (default 15, quick 7)")
+    p.add_argument("--calibrate", action="store_true",
+                   help="run A/A comparisons (each side against itself) and store each pair's noise band")
+    p.add_argument("--noise", default=".pairbench/noise.json", metavar="FILE",
+                   help="noise bands written by --calibrate and read by the gate (default %(default)s)")
+    p.add_argument("--against", metavar="REV", help="also fail on a significant drop from REV's asv results")
+    p.add_argument("--results", default=".asv/results", metavar="DIR", help="asv results for --against")
+    p.add_argument("--no-complexity", action="store_true", help="skip the growth-class (slope) check")
     p.add_argument("--no-progress", action="store_true")
 
     p = sub.add_parser("profile", help="profile one side or both of a pair as flamegraphs")
@@ -104,15 +111,47 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    from .gate import run_gate
+    import json
+    from pathlib import Path
+
+    from .gate import GateOptions, calibrate, run_gate
 
     try:
         pairs = select(args.names)
     except PairbenchError as exc:
         print(f"ERROR {exc}")
         return 2
-    code, _ = run_gate(pairs, quick=args.quick, seed=args.seed, samples=args.samples,
-                       progress=not args.no_progress)
+    noise_path = Path(args.noise)
+    if args.calibrate:
+        from .jsonio import write_json
+
+        doc = calibrate(pairs, quick=args.quick, seed=args.seed, samples=args.samples,
+                        progress=not args.no_progress)
+        noise_path.parent.mkdir(parents=True, exist_ok=True)
+        old = json.loads(noise_path.read_text()) if noise_path.is_file() else {"pairs": {}}
+        doc["pairs"] = {**old.get("pairs", {}), **doc["pairs"]}
+        print(f"wrote {write_json(noise_path, doc)}")
+        return 0 if len(doc["pairs"]) >= len(pairs) else 2
+    noise = {}
+    if noise_path.is_file():
+        try:
+            noise = json.loads(noise_path.read_text())["pairs"]
+        except (ValueError, KeyError) as exc:
+            raise PairbenchError(f"--noise: {noise_path} is not a calibration file ({exc})") from None
+    against, points = None, {}
+    if args.against:
+        from .asv_results import load, resolve
+        from .registry import asv_class_name
+
+        against = resolve(args.against)
+        history = load(args.results)
+        for pair in pairs:
+            for pt in history.get(asv_class_name(pair.name), {}).get(str(pair.size_for(gate=True)), []):
+                if pt.commit == against:
+                    points[pair.name] = pt
+    opts = GateOptions(quick=args.quick, seed=args.seed, samples=args.samples, noise=noise,
+                       complexity=not args.no_complexity, against=against, against_points=points)
+    code, _ = run_gate(pairs, options=opts, progress=not args.no_progress)
     return code
 
 

@@ -1,9 +1,18 @@
 """``pairbench gate``: the regression gate CI runs.
 
 For each pair, at its gate size: the outputs of both sides must be equivalent, then the
-interleaved speedup's 95% interval must sit at or above the pair's floor. One line per pair;
-exit 0 when all pass, 1 on any regression or mismatch, 2 when the gate could not run (an error,
-or no pair selected). An error inside one pair is reported as ERROR for that pair only.
+interleaved speedup's 95% interval must sit at or above the pair's floor. Hardening:
+
+* noise band: ``--calibrate`` runs A/A comparisons (each side against itself) and stores each
+  pair's band; a shortfall under the floor that lies inside the band is not judged (NOISE);
+* growth class: a pair declaring ``max_slope`` has its optimized side's log-log slope fitted over
+  its sizes, and FAILs when the slope exceeds the class;
+* ``--against REV``: today's ratios against those asv recorded for REV (one-sided Mann-Whitney on
+  the samples; without samples, today's interval against REV's value), FAIL on a significant drop.
+
+One line per pair; exit 0 when all pass, 1 on any regression or mismatch, 2 when the gate could
+not run (an error, or no pair selected). An error inside one pair is reported as ERROR for that
+pair only.
 """
 from __future__ import annotations
 
@@ -17,7 +26,7 @@ from .progress import Progress
 from .registry import Pair, PairbenchError
 from .render import fmt_interval, fmt_ratio
 
-PASS, FAIL, ERROR = "PASS", "FAIL", "ERROR"
+PASS, FAIL, ERROR, NOISE = "PASS", "FAIL", "ERROR", "NOISE"
 EXIT_OK, EXIT_REGRESSION, EXIT_ERROR = 0, 1, 2
 
 
@@ -40,15 +49,37 @@ class Verdict:
                 f"  @{self.size:,}  {self.reason}")
 
 
-def judge(pair: Pair, *, quick: bool = False, seed: int = 0, samples: Optional[int] = None,
-          tick=None) -> Verdict:
-    """Measure one pair at its gate size and judge it against its floor."""
+@dataclass(frozen=True)
+class GateOptions:
+    """What the gate checks beyond floor and equivalence, and how hard it measures."""
+
+    quick: bool = False
+    seed: int = 0
+    samples: Optional[int] = None
+    noise: dict = field(default_factory=dict)      # pair name -> {"band": relative half-width, ...}
+    complexity: bool = True
+    against: Optional[str] = None                   # full commit hash
+    against_points: dict = field(default_factory=dict)  # pair name -> asv Point at gate size
+
+    @property
+    def n_samples(self) -> int:
+        return self.samples or (7 if self.quick else 15)
+
+
+def _band(opts: GateOptions, pair: Pair) -> float:
+    entry = opts.noise.get(pair.name) or {}
+    return float(entry.get("band", 0.0))
+
+
+def judge(pair: Pair, opts: Optional[GateOptions] = None, *, tick=None) -> Verdict:
+    """Measure one pair at its gate size and judge it: equivalence, floor (outside the noise
+    band), growth class, and the drop against a recorded commit."""
+    opts = opts or GateOptions()
     size = pair.size_for(gate=True)
-    n = samples or (7 if quick else 15)
     apply_threads()
     try:
-        ms = m.measure(pair, size, seed=seed, samples=n, time_if_different=False,
-                       max_time_s=20.0 if quick else 60.0, tick=tick)
+        ms = m.measure(pair, size, seed=opts.seed, samples=opts.n_samples, time_if_different=False,
+                       max_time_s=20.0 if opts.quick else 60.0, tick=tick)
     except PairbenchError as exc:
         return Verdict(pair.name, ERROR, f"could not run: {exc}", pair.floor, size)
     except Exception as exc:  # a broken workload or check: not a regression
@@ -57,10 +88,102 @@ def judge(pair: Pair, *, quick: bool = False, seed: int = 0, samples: Optional[i
         first = (ms.equivalence_error or "outputs differ").splitlines()
         why = first[0] + (f" {first[1].strip()}" if len(first) > 1 else "")
         return Verdict(pair.name, FAIL, f"not equivalent: {why}", pair.floor, size, ms)
+    band = _band(opts, pair)
+    notes = []
+    status, reason = PASS, "equivalent; interval above floor"
     if ms.ci_low < pair.floor:
-        return Verdict(pair.name, FAIL, f"regression: interval lower bound {fmt_ratio(ms.ci_low)} "
-                       f"is under the floor {fmt_ratio(pair.floor)}", pair.floor, size, ms)
-    return Verdict(pair.name, PASS, "equivalent; interval above floor", pair.floor, size, ms)
+        if ms.ci_low >= pair.floor * (1 - band):
+            status = NOISE
+            reason = (f"lower bound {fmt_ratio(ms.ci_low)} is under the floor by less than the noise band "
+                      f"(+/-{band:.0%}): not judged")
+        else:
+            return Verdict(pair.name, FAIL, f"regression: interval lower bound {fmt_ratio(ms.ci_low)} "
+                           f"is under the floor {fmt_ratio(pair.floor)}"
+                           + (f" beyond the noise band (+/-{band:.0%})" if band else ""), pair.floor, size, ms)
+    if opts.complexity and pair.max_slope is not None:
+        try:
+            slope = optimized_slope(pair, opts)
+        except Exception as exc:
+            return Verdict(pair.name, ERROR, f"could not fit the growth slope: {exc}", pair.floor, size, ms)
+        if slope > pair.max_slope:
+            return Verdict(pair.name, FAIL, f"growth class broken: optimized slope {slope:.2f} over sizes "
+                           f"{pair.sizes[0]:,}..{pair.sizes[-1]:,} exceeds {pair.max_slope:.2f}", pair.floor, size, ms)
+        notes.append(f"slope {slope:.2f} <= {pair.max_slope:.2f}")
+    if opts.against:
+        point = opts.against_points.get(pair.name)
+        if point is None:
+            return Verdict(pair.name, ERROR, f"no asv result for {opts.against[:8]} at size {size}",
+                           pair.floor, size, ms)
+        drop = against_drop(ms, point, band)
+        if drop:
+            return Verdict(pair.name, FAIL, f"regression against {opts.against[:8]}: {drop}", pair.floor, size, ms)
+        notes.append(f"no significant drop vs {opts.against[:8]} ({fmt_ratio(point.speedup)})")
+    if notes:
+        reason += "; " + "; ".join(notes)
+    return Verdict(pair.name, status, reason, pair.floor, size, ms, notes)
+
+
+def optimized_slope(pair: Pair, opts: GateOptions) -> float:
+    """The log-log slope of the optimized side's cost over the pair's sizes (an A/A sweep of the
+    optimized side, so the reference's cost at large sizes is not paid)."""
+    aa = pair.with_sides(reference=pair.optimized)
+    samples = 3 if opts.quick else 5
+    sw = m.sweep(aa, pair.sizes[-1], pair.sizes, seed=opts.seed, samples=samples, sweep_samples=samples,
+                 max_time_s=10.0)
+    return sw.optimized_slope
+
+
+def against_drop(ms: m.Measurement, point, band: float, *, alpha: float = 0.01) -> Optional[str]:
+    """Why today's measurement is a significant drop from an asv ``Point``, or None."""
+    old = point.ratio_samples()
+    if len(old) >= 3 and len(ms.ratios) >= 3:
+        from scipy.stats import mannwhitneyu
+
+        p = float(mannwhitneyu(ms.ratios, old, alternative="less").pvalue)
+        old_med = sorted(old)[len(old) // 2]
+        if p < alpha and ms.speedup < old_med * (1 - band):
+            return f"speedup fell from {fmt_ratio(old_med)} to {fmt_ratio(ms.speedup)} (Mann-Whitney p={p:.2g})"
+        return None
+    if ms.ci_high < point.speedup * (1 - band):
+        return (f"speedup fell from {fmt_ratio(point.speedup)} to {fmt_ratio(ms.speedup)} "
+                f"(interval top {fmt_ratio(ms.ci_high)} below it; no samples recorded)")
+    return None
+
+
+def calibrate(pairs: Sequence[Pair], *, quick: bool = False, seed: int = 0, samples: Optional[int] = None,
+              stream=None, progress: bool = True) -> dict:
+    """A/A runs (each side against itself) at each pair's gate size; returns the noise bands.
+
+    A pair's band is the largest distance from 1 of either A/A comparison's 95% interval: an
+    effect smaller than that is indistinguishable from this machine's noise.
+    """
+    from .machine import machine_info
+
+    stream = stream or sys.stdout
+    n = samples or (7 if quick else 15)
+    bands: dict = {}
+    with Progress(m.planned_ticks(n, 2 * len(pairs)), "calibrating", enabled=progress) as bar:
+        for pair in pairs:
+            apply_threads()
+            entry = {"size": pair.size_for(gate=True)}
+            try:
+                for side in ("reference", "optimized"):
+                    mod = getattr(pair, side)
+                    aa = m.measure(pair.with_sides(reference=mod, optimized=mod), entry["size"], seed=seed,
+                                   samples=n, max_time_s=20.0 if quick else 60.0, tick=bar.tick)
+                    entry[f"{side}_aa"] = [aa.ci_low, aa.speedup, aa.ci_high]
+            except Exception as exc:
+                line = f"ERROR {pair.name:<28} could not calibrate: {exc}"
+            else:
+                entry["band"] = max(max(1 - lo, hi - 1, abs(1 - med)) for lo, med, hi in
+                                    (entry["reference_aa"], entry["optimized_aa"]))
+                bands[pair.name] = entry
+                line = f"NOISE {pair.name:<28} band +/-{entry['band']:.1%} (A/A ref {entry['reference_aa'][1]:.3f}, opt {entry['optimized_aa'][1]:.3f})"
+            if bar.bar is not None:
+                bar.bar.write(line, file=stream)
+            else:
+                print(line, file=stream, flush=True)
+    return {"machine": machine_info(), "samples": n, "pairs": bands}
 
 
 def exit_code(verdicts: Sequence[Verdict]) -> int:
@@ -74,23 +197,24 @@ def exit_code(verdicts: Sequence[Verdict]) -> int:
 
 
 def run_gate(pairs: Sequence[Pair], *, quick: bool = False, seed: int = 0, samples: Optional[int] = None,
-             stream=None, progress: bool = True) -> tuple[int, list[Verdict]]:
+             stream=None, progress: bool = True, options: Optional[GateOptions] = None) -> tuple[int, list[Verdict]]:
     """Judge every pair, print one line each as it finishes, return (exit code, verdicts)."""
     stream = stream or sys.stdout
+    opts = options or GateOptions(quick=quick, seed=seed, samples=samples)
     if not pairs:
         print("ERROR no pair selected", file=stream)
         return EXIT_ERROR, []
-    n = samples or (7 if quick else 15)
     verdicts = []
-    with Progress(m.planned_ticks(n, len(pairs)), "gate", enabled=progress) as bar:
+    with Progress(m.planned_ticks(opts.n_samples, len(pairs)), "gate", enabled=progress) as bar:
         for pair in pairs:
-            v = judge(pair, quick=quick, seed=seed, samples=samples, tick=bar.tick)
+            v = judge(pair, opts, tick=bar.tick)
             verdicts.append(v)
             if bar.bar is not None:
                 bar.bar.write(v.line(), file=stream)
             else:
                 print(v.line(), file=stream, flush=True)
     code = exit_code(verdicts)
-    counts = {s: sum(v.status == s for v in verdicts) for s in (PASS, FAIL, ERROR)}
-    print(f"gate: {counts[PASS]} pass, {counts[FAIL]} fail, {counts[ERROR]} error -> exit {code}", file=stream)
+    counts = {s: sum(v.status == s for v in verdicts) for s in (PASS, NOISE, FAIL, ERROR)}
+    print(f"gate: {counts[PASS]} pass, {counts[NOISE]} within noise, {counts[FAIL]} fail, "
+          f"{counts[ERROR]} error -> exit {code}", file=stream)
     return code, verdicts

@@ -223,6 +223,13 @@ def all_pairs() -> list[Pair]:
     return list(seen.values())
 
 
+def asv_class_name(pair_name: str) -> str:
+    """The asv class name of a pair: ``dedup_store.add_batch`` -> ``DedupStoreAddBatch``."""
+    import re
+
+    return "".join(part.capitalize() for part in re.split(r"[^0-9A-Za-z]+", pair_name) if part)
+
+
 def select(names: Sequence[str] = (), pairs: Optional[Iterable[Pair]] = None) -> list[Pair]:
     """Pairs matching ``names``: an exact name, or a component prefix (``dedup_store`` selects
     ``dedup_store.add_batch`` and ``dedup_store.seen_batch``). No names selects every pair."""
