@@ -7,14 +7,16 @@ Market
     ``close``, ``high``, ``low`` (what happened) and ``pred_high``, ``pred_low`` (forecasts the
     strategy trades on: ``pred_high[t]`` / ``pred_low[t]`` are made at the close of bar ``t`` and
     forecast bar ``t + 1``'s high / low), plus ``fee_rate``, the fee charged on each side of a
-    trade as a fraction of its notional. Every price is finite and > 0, ``low <= close <= high``
-    is not required (hand-made markets may break it; the rules below never assume it), and
-    ``0 <= fee_rate < 1``. :func:`make_market` builds a deterministic synthetic one.
+    trade as a fraction of its notional. Every price lies in :data:`PRICE_RANGE` (finite, > 0);
+    ``low <= close <= high`` is not required (hand-made markets may break it; the rules below
+    never assume it); ``0 <= fee_rate < 1``. :func:`make_market` builds a deterministic synthetic
+    one.
 
 Parameters
     ``params = (entry_mult, exit_mult, min_edge)``, one candidate; :data:`PARAM_BOUNDS` gives the
     search box. Values outside the box are allowed (the rules stay defined) as long as they are
-    finite and both multipliers are > 0.
+    finite and both multipliers lie in :data:`MULT_RANGE`. With these ranges every intermediate
+    below is finite and > 0 in float64 and float32, so the rules never meet inf or NaN.
 
 Rules, for every bar ``t = 0 .. T-2`` independently (bar ``T-1`` has no next bar: no order)::
 
@@ -42,7 +44,7 @@ Functions
 
 Errors (``TypeError`` / ``ValueError``, message naming the argument): ``market`` not a
 :class:`Market`; ``params`` of the wrong ndim or width, empty, or with NaN/inf values, or a
-multiplier <= 0; ``n_bars < 2`` or not an int; bad arrays or ``fee_rate`` given to :class:`Market`.
+multiplier outside MULT_RANGE; ``n_bars < 2`` or not an int; bad arrays or ``fee_rate`` given to :class:`Market`.
 """
 from __future__ import annotations
 
@@ -59,6 +61,11 @@ PARAM_BOUNDS: tuple[tuple[float, float], ...] = (
     (0.0, 0.02),   # min_edge: trade a bar only if sell_limit / buy_limit - 1 >= min_edge
 )
 PARAM_NAMES: tuple[str, ...] = ("entry_mult", "exit_mult", "min_edge")
+#: Allowed prices (inclusive): wide enough for any traded asset, narrow enough that no
+#: product or ratio of the rules overflows or underflows, even in float32.
+PRICE_RANGE: tuple[float, float] = (1e-12, 1e12)
+#: Allowed entry_mult / exit_mult values (inclusive); the search box is far inside.
+MULT_RANGE: tuple[float, float] = (1e-6, 1e6)
 N_PARAMS = len(PARAM_BOUNDS)
 DEFAULT_FEE_RATE = 0.0005
 
@@ -95,8 +102,9 @@ class Market:
                 length = tensor.shape[0]
             elif tensor.shape[0] != length:
                 raise ValueError(f"{name}: length {tensor.shape[0]} differs from close's {length}")
-            if not bool(torch.isfinite(tensor).all()) or not bool((tensor > 0).all()):
-                raise ValueError(f"{name}: every price must be finite and > 0")
+            low, high = PRICE_RANGE
+            if not bool(((tensor >= low) & (tensor <= high)).all()):
+                raise ValueError(f"{name}: every price must be finite and in [{low:g}, {high:g}]")
             object.__setattr__(self, name, tensor)
         if length is not None and length < 2:
             raise ValueError(f"close: a market needs at least 2 bars, got {length}")
@@ -184,8 +192,9 @@ def _check_values(arr: np.ndarray) -> None:
     if not np.isfinite(arr).all():
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
         raise ValueError(f"params: must be finite, got {arr[bad]} at {bad}")
-    if not (arr[:, :2] > 0).all():
-        raise ValueError("params: entry_mult and exit_mult must be > 0")
+    low, high = MULT_RANGE
+    if not ((arr[:, :2] >= low) & (arr[:, :2] <= high)).all():
+        raise ValueError(f"params: entry_mult and exit_mult must lie in [{low:g}, {high:g}]")
 
 
 def profit(market: Market, params: Sequence[float]) -> float:
