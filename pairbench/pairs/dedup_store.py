@@ -175,6 +175,7 @@ PAIRS = [
         quick_size=100,
         gate_size=100,  # the reference takes ~0.1 s per call here (~0.9 s at 1000)
         floor=30.0,
+        stateful=True,  # every timed call starts from a fresh, empty store (reset, untimed)
         size_unit="signatures",
         max_slope=1.2,
         one_off=open_cost,
