@@ -1,7 +1,9 @@
 """The asv suite, generated from the pair registry: one class per pair, parametrised by size.
 
 Each class has ``time_reference``/``time_optimized`` (one call of that side), ``peakmem_*`` and
-``track_speedup`` (pairbench's in-process interleaved ratio, unit "x"). Pairs registered by other
+``track_speedup`` (pairbench's in-process interleaved ratio, unit "x") with its bootstrap 95%
+interval as ``track_speedup_ci_low``/``_ci_high``: the three read one measurement per size, taken
+once per class in ``setup_cache``, so the interval belongs to the median. Pairs registered by other
 distributions (entry-point group ``pairbench.pairs``) get classes too: adding a pair needs no edit
 here. Workloads are built once per process and size; pairs whose calls need a fresh state
 (``stateful``) take one call per sample with the reset done, untimed, in ``setup``.
@@ -43,32 +45,45 @@ class _PairBenchmark:
     """Base of the generated classes; ``pair`` is set on each subclass."""
 
     pair = None
-    timeout = 300.0
+    timeout = 600.0
 
-    def setup(self, size):
+    def setup_cache(self):
+        from pairbench.measure import measure
+
+        out = {}
+        for size in self.pair.sizes:
+            ms = measure(self.pair, size, samples=7, max_time_s=10.0)
+            out[size] = (ms.speedup, ms.ci_low, ms.ci_high)
+        return out
+
+    def setup(self, cache, size):
         self._bound = _sides(self.pair, size)
         for b in self._bound.values():
             if b.reset is not None:
                 b.reset()
 
-    def time_reference(self, size):
+    def time_reference(self, cache, size):
         self._bound["reference"].call()
 
-    def time_optimized(self, size):
+    def time_optimized(self, cache, size):
         self._bound["optimized"].call()
 
-    def peakmem_reference(self, size):
+    def peakmem_reference(self, cache, size):
         self._bound["reference"].call()
 
-    def peakmem_optimized(self, size):
+    def peakmem_optimized(self, cache, size):
         self._bound["optimized"].call()
 
-    def track_speedup(self, size):
-        from pairbench.measure import measure
+    def track_speedup(self, cache, size):
+        return cache[size][0]
 
-        return measure(self.pair, size, samples=5, max_time_s=10.0).speedup
+    def track_speedup_ci_low(self, cache, size):
+        return cache[size][1]
 
-    track_speedup.unit = "x"
+    def track_speedup_ci_high(self, cache, size):
+        return cache[size][2]
+
+    track_speedup.unit = track_speedup_ci_low.unit = track_speedup_ci_high.unit = "x"
 
 
 def _class_name(pair_name):

@@ -1,8 +1,8 @@
 """Read pairbench's benchmarks out of asv's results folder, through asv's own results API.
 
 Each generated asv class ``bench_pairs.<Class>`` is one pair; per commit and size we collect the
-tracked speedup (``track_speedup``), both sides' times with their stats, and their samples when
-asv recorded them (``asv run --record-samples``).
+tracked speedup with its bootstrap interval (``track_speedup``, ``track_speedup_ci_low/high``),
+both sides' times, and their samples when asv recorded them (``asv run --record-samples``).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Optional
 from .registry import PairbenchError
 
 _KEY = re.compile(r"^bench_pairs\.(?P<cls>[A-Za-z0-9_]+)\.(?P<bench>time_reference|time_optimized|"
-                  r"track_speedup|peakmem_reference|peakmem_optimized)$")
+                  r"track_speedup|track_speedup_ci_low|track_speedup_ci_high|peakmem_reference|peakmem_optimized)$")
 
 
 @dataclass
@@ -27,6 +27,8 @@ class Point:
     date: float
     size: str
     speedup: float = math.nan
+    ci_low: float = math.nan
+    ci_high: float = math.nan
     reference_s: float = math.nan
     optimized_s: float = math.nan
     reference_q: tuple = (math.nan, math.nan)
@@ -36,17 +38,12 @@ class Point:
 
     @property
     def interval(self) -> tuple[float, float]:
-        """A conservative range for the speedup from the sides' interquartile ranges:
-        [ref q25 / opt q75, ref q75 / opt q25]; NaN when asv kept no spread (``--quick``)."""
-        (r25, r75), (o25, o75) = self.reference_q, self.optimized_q
-        if not all(map(math.isfinite, (r25, r75, o25, o75))) or o25 <= 0 or o75 <= 0:
-            return math.nan, math.nan
-        if r25 == r75 and o25 == o75:
-            return math.nan, math.nan
-        return r25 / o75, r75 / o25
+        """The tracked speedup's bootstrap 95% interval (NaN where asv has none recorded)."""
+        return self.ci_low, self.ci_high
 
     def ratio_samples(self) -> list[float]:
-        """Reference/optimized ratios from asv's recorded samples, paired in recording order."""
+        """Reference/optimized ratios from asv's recorded time samples, paired in recording
+        order (the two sides ran in separate asv processes, so these are not interleaved)."""
         n = min(len(self.reference_samples), len(self.optimized_samples))
         return [r / o for r, o in zip(self.reference_samples[:n], self.optimized_samples[:n]) if o > 0]
 
@@ -86,6 +83,8 @@ def load(results_dir: str | Path, *, machine: Optional[str] = None) -> dict[str,
                 bench = m["bench"]
                 if bench == "track_speedup":
                     pt.speedup = _num(val)
+                elif bench.startswith("track_speedup_ci_"):
+                    setattr(pt, bench[len("track_speedup_"):], _num(val))
                 elif bench in ("time_reference", "time_optimized"):
                     side = bench.split("_")[1]
                     setattr(pt, f"{side}_s", _num(val))

@@ -21,21 +21,22 @@ from .registry import PairbenchError
 def significant_drop(old: Point, new: Point, *, alpha: float = 0.01) -> Optional[str]:
     """Why ``new``'s speedup is significantly below ``old``'s, or None.
 
-    With recorded samples on both commits: a one-sided Mann-Whitney U test on the ratio samples
-    (p < alpha). Otherwise: the two speedup intervals do not overlap (new high < old low).
+    The two tracked speedups' 95% intervals do not overlap (new high < old low); or, where asv
+    recorded time samples on both commits, a one-sided Mann-Whitney U test on the ratio samples
+    gives p < alpha and the tracked medians agree that it fell.
     """
-    a, b = old.ratio_samples(), new.ratio_samples()
-    if len(a) >= 3 and len(b) >= 3:
-        from scipy.stats import mannwhitneyu
-
-        p = float(mannwhitneyu(b, a, alternative="less").pvalue)
-        if p < alpha:
-            return f"{old.commit[:8]} -> {new.commit[:8]}: samples fell (Mann-Whitney p={p:.2g})"
-        return None
     (olo, _), (_, nhi) = old.interval, new.interval
     if math.isfinite(olo) and math.isfinite(nhi) and nhi < olo:
         return (f"{old.commit[:8]} -> {new.commit[:8]}: {old.speedup:.3g}x -> {new.speedup:.3g}x, "
                 f"intervals apart")
+    a, b = old.ratio_samples(), new.ratio_samples()
+    if len(a) >= 3 and len(b) >= 3 and new.speedup < old.speedup:
+        from scipy.stats import mannwhitneyu
+
+        p = float(mannwhitneyu(b, a, alternative="less").pvalue)
+        if p < alpha:
+            return (f"{old.commit[:8]} -> {new.commit[:8]}: {old.speedup:.3g}x -> {new.speedup:.3g}x "
+                    f"(time samples, Mann-Whitney p={p:.2g})")
     return None
 
 
@@ -67,7 +68,7 @@ def _plot_pair(name: str, by_size: dict[str, list[Point]], drops: list[tuple[str
         ax1.annotate("drop", (xpos[p.commit], p.speedup), xytext=(6, -12), textcoords="offset points", color="red")
     ax1.set_yscale("log")
     ax1.set_ylabel("speedup (x)")
-    ax1.set_title(f"{name}: tracked speedup over commits (whiskers: from the sides' IQRs)")
+    ax1.set_title(f"{name}: tracked speedup over commits (median, bootstrap 95% interval)")
     ax1.legend(fontsize=7)
     ax2.set_yscale("log")
     ax2.set_ylabel("seconds per call")
@@ -112,14 +113,15 @@ def build_report(results_dir: str | Path, out_dir: str | Path, *, machine: Optio
                             f"<td>{html.escape(why or '')}</td></tr>")
         sections.append(
             f"<h2>{html.escape(cls)}</h2><img src='{png.name}' alt='{html.escape(cls)}'>"
-            "<table><tr><th>size</th><th>commit</th><th>speedup</th><th>IQR range</th>"
+            "<table><tr><th>size</th><th>commit</th><th>speedup</th><th>95% interval</th>"
             "<th>reference s</th><th>optimized s</th><th>significant drop</th></tr>" + "".join(rows) + "</table>")
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>pairbench history</title><style>"
             "body{font-family:sans-serif;max-width:60em;margin:auto} img{max-width:100%} "
             "td,th{padding:2px 8px;text-align:right} tr.drop{background:#fdd}</style></head><body>"
             "<h1>pairbench: speedups across commits</h1><p>From asv results in "
             f"<code>{html.escape(str(results_dir))}</code>. A drop is marked when the ratio samples fell "
-            "(one-sided Mann-Whitney, p&lt;0.01) or, without samples, when the intervals do not overlap.</p>"
+            "when the 95% intervals of two consecutive commits do not overlap, or when asv's recorded time samples "
+            "fell (one-sided Mann-Whitney, p&lt;0.01) and the tracked median fell too.</p>"
             + "".join(sections) + "</body></html>")
     written.append(atomic_write_bytes(out_dir / "index.html", page.encode()))
     return written
