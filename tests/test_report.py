@@ -1,0 +1,85 @@
+"""``pairbench report``: history pictures and index.html from real asv results; drop marking."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from pairbench.asv_results import Point, load
+from pairbench.report import build_report, significant_drop
+from tests.conftest import ROOT
+
+
+def _pt(commit, speedup, lo, hi, ref=(), opt=()):
+    return Point(commit * 40, 0.0, "100", speedup=speedup, ci_low=lo, ci_high=hi,
+                 reference_samples=list(ref), optimized_samples=list(opt))
+
+
+def test_drop_needs_separated_intervals_or_significant_samples():
+    assert significant_drop(_pt("a", 30, 28, 32), _pt("b", 15, 14, 16))
+    assert significant_drop(_pt("a", 30, 20, 40), _pt("b", 25, 18, 33)) is None
+    old = _pt("a", 30, 10, 50, ref=[30, 31, 29, 30, 32], opt=[1, 1, 1, 1, 1])
+    new = _pt("b", 15, 5, 35, ref=[15, 16, 14, 15, 15], opt=[1, 1, 1, 1, 1])
+    assert "Mann-Whitney" in significant_drop(old, new)
+    assert significant_drop(new, old) is None  # a rise is never a drop
+
+
+@pytest.fixture(scope="module")
+def asv_history(tmp_path_factory):
+    """Two commits' asv results for the demo plugin pair, recorded with samples."""
+    import os
+
+    from tests.conftest import PLUGIN_DIR
+
+    tmp = tmp_path_factory.mktemp("asvhist")
+    work = tmp / "suite"
+    shutil.copytree(ROOT / "benchmarks", work / "benchmarks")
+    conf = json.loads((ROOT / "asv.conf.json").read_text())
+    conf.update(repo=str(ROOT), results_dir=str(tmp / "results"), env_dir=str(tmp / "env"), html_dir=str(tmp / "html"))
+    (work / "asv.conf.json").write_text(json.dumps(conf))
+    env = dict(os.environ, HOME=str(tmp), ASV_PYTHONPATH=str(PLUGIN_DIR))
+    subprocess.run(["asv", "machine", "--yes", "--machine", "box"], cwd=work, env=env, check=True, capture_output=True)
+    commits = subprocess.run(["git", "rev-list", "-2", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()[::-1]
+    for commit in commits:
+        out = subprocess.run(["asv", "run", "--python=same", "--machine", "box", "--set-commit-hash", commit,
+                              "--bench", "DemoMembers", "--record-samples", "-a", "repeat=3", "-a", "processes=1",
+                              "-a", "warmup_time=0"], cwd=work, env=env, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stdout + out.stderr
+    return tmp / "results", commits
+
+
+@pytest.mark.slow
+def test_report_from_real_asv_results(asv_history, tmp_path):
+    results, commits = asv_history
+    data = load(results)
+    pts = data["DemoMembers"]["1000"]
+    assert [p.commit for p in pts] == commits
+    for p in pts:
+        assert p.ci_low <= p.speedup <= p.ci_high and p.reference_s > p.optimized_s
+        assert len(p.ratio_samples()) == 3
+    written = build_report(results, tmp_path / "report")
+    names = {p.name for p in written}
+    assert {"DemoMembers.png", "index.html"} <= names
+    page = (tmp_path / "report" / "index.html").read_text()
+    for c in commits:
+        assert c[:10] in page
+    assert (tmp_path / "report" / "DemoMembers.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_gate_against_a_recorded_commit(asv_history, plugin_env):
+    results, commits = asv_history
+    out = subprocess.run(["pairbench", "gate", "demo", "--quick", "--no-progress", "--against", commits[-1],
+                          "--results", str(results)], capture_output=True, text=True, env=plugin_env, cwd=ROOT)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"no significant drop vs {commits[-1][:8]}" in out.stdout
+
+
+def test_report_without_results_is_a_clear_error(tmp_path):
+    from pairbench.registry import PairbenchError
+
+    with pytest.raises(PairbenchError, match="--results"):
+        build_report(tmp_path / "missing", tmp_path / "out")
