@@ -6,10 +6,11 @@ held to every rule below (integer fields equal, floats within 1e-12 relative).
 
 Inputs
 ------
-- ``prices``: shape (T,), T >= 1, numeric (converted to float64), every value finite and > 0.
+- ``prices``: shape (T,), T >= 1, numeric (bool, integer or float; converted to float64), every
+  value finite and > 0.
 - ``positions``: shape (T,), numeric (converted to float64), every value finite: the signed
-  target position in units (> 0 long, < 0 short, 0 flat) held after bar t, filled at ``prices[t]``.
-  Before bar 0 the position is 0.
+  target position in units (> 0 long, < 0 short, 0 or -0.0 flat) held after bar t, filled at
+  ``prices[t]``. Before bar 0 the position is 0. The inputs are never modified.
 - ``initial_equity``: finite, > 0. ``margin_rate``: finite, >= 0. ``fee_rate``: finite, >= 0.
 
 Fills (at bar t, price p, held position ``pos`` -> target ``q``; a fill of ``u`` units costs the
@@ -67,7 +68,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TRADE_DTYPE", "TradeReport", "track_trades", "validate_inputs"]
+__all__ = ["TRADE_DTYPE", "TradeReport", "track_trades"]
 
 TRADE_DTYPE = np.dtype([
     ("entry_index", np.int64),
