@@ -3,7 +3,9 @@
 This module IS the specification of the ``profit_kernel`` pair.
 
 Market
-    :class:`Market` holds ``T >= 2`` bars as float64 CPU torch tensors of shape ``(T,)``:
+    :class:`Market` holds ``T >= 2`` bars as float64 torch tensors of shape ``(T,)``, all on one
+    device (the CPU, unless built from tensors elsewhere, e.g. by ``market.to("cuda")``; the rules
+    run where the market lies):
     ``close``, ``high``, ``low`` (what happened) and ``pred_high``, ``pred_low`` (forecasts the
     strategy trades on: ``pred_high[t]`` / ``pred_low[t]`` are made at the close of bar ``t`` and
     forecast bar ``t + 1``'s high / low), plus ``fee_rate``, the fee charged on each side of a
@@ -74,11 +76,12 @@ _SERIES = ("close", "high", "low", "pred_high", "pred_low")
 
 @dataclass(frozen=True, eq=False)
 class Market:
-    """T bars of prices and next-bar forecasts as float64 CPU tensors, and the per-side fee rate.
+    """T bars of prices and next-bar forecasts as float64 tensors, and the per-side fee rate.
 
     The constructor accepts anything ``torch.as_tensor`` takes (lists, numpy arrays, tensors),
-    converts to float64 CPU tensors and validates; equality and hashing are by identity, so an
-    optimized implementation can cache per-market data.
+    copies it into float64 tensors (on the CPU; tensors keep their device, which must be the same
+    for all five series) and validates; equality and hashing are by identity, so an optimized
+    implementation can cache per-market data.
     """
 
     close: torch.Tensor
@@ -90,12 +93,20 @@ class Market:
 
     def __post_init__(self) -> None:
         length = None
+        device = None
         for name in _SERIES:
             value = getattr(self, name)
             try:
-                tensor = torch.as_tensor(value, dtype=torch.float64, device="cpu").detach().clone()
+                if isinstance(value, torch.Tensor):
+                    tensor = value.detach().to(dtype=torch.float64).clone()
+                else:
+                    tensor = torch.as_tensor(value, dtype=torch.float64, device="cpu").clone()
             except (TypeError, ValueError, RuntimeError) as exc:
                 raise TypeError(f"{name}: must be a 1-D array of prices, got {type(value).__name__}") from exc
+            if device is None:
+                device = tensor.device
+            elif tensor.device != device:
+                raise ValueError(f"{name}: on {tensor.device}, but close is on {device}")
             if tensor.ndim != 1:
                 raise ValueError(f"{name}: must be 1-D, got shape {tuple(tensor.shape)}")
             if length is None:
@@ -116,6 +127,14 @@ class Market:
     @property
     def n_bars(self) -> int:
         return int(self.close.shape[0])
+
+    @property
+    def device(self) -> torch.device:
+        return self.close.device
+
+    def to(self, device: Any) -> "Market":
+        """A copy of this market on ``device`` (e.g. ``"cuda"``, to run the reference on a GPU)."""
+        return Market(**{name: getattr(self, name).to(device) for name in _SERIES}, fee_rate=self.fee_rate)
 
 
 def make_market(n_bars: int, seed: int = 0, *, fee_rate: float = DEFAULT_FEE_RATE) -> Market:

@@ -315,6 +315,28 @@ def test_market_is_frozen_and_copies_its_inputs():
         market.fee_rate = 0.1  # type: ignore[misc]
 
 
+def test_market_to_copies_and_keeps_results():
+    market = reference_mod.make_market(40, seed=9)
+    moved = market.to("cpu")
+    assert moved is not market and moved.device.type == "cpu" and moved.fee_rate == market.fee_rate
+    assert torch.equal(moved.pred_low, market.pred_low)
+    params = [[1.0, 1.0, 0.0], [0.99, 1.01, 0.002]]
+    for mod in (reference_mod, optimized_mod):
+        np.testing.assert_array_equal(mod.profit_batch(moved, params), mod.profit_batch(market, params))
+
+
+@CUDA
+def test_reference_runs_on_a_cuda_market():
+    market = reference_mod.make_market(200, seed=6)
+    on_gpu = market.to("cuda")
+    assert on_gpu.device.type == "cuda"
+    params = (1.0, 1.005, 0.001)
+    assert reference_mod.profit(on_gpu, params) == pytest.approx(reference_mod.profit(market, params),
+                                                                rel=1e-12, abs=1e-12)
+    with pytest.raises(ValueError, match="pred_low: on cpu"):
+        reference_mod.Market(on_gpu.close, on_gpu.high, on_gpu.low, on_gpu.pred_high, market.pred_low)
+
+
 @pytest.mark.parametrize("change, error, match", [
     ({name: [100.0] for name in ("close", "high", "low", "pred_high", "pred_low")}, ValueError,
      "close: a market needs at least 2 bars"),
