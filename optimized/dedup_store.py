@@ -82,15 +82,15 @@ class NoDupeGuard:
 
     # -- plumbing ----------------------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
-        """Connect, switch the file to WAL, set NORMAL sync, make sure the table exists."""
+        """Connect, set NORMAL sync, switch the file to WAL, make sure the table exists."""
         try:
             conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None,
                                    check_same_thread=False)
         except sqlite3.OperationalError as exc:
             raise open_error(self.path, exc) from exc
         try:
+            conn.execute("PRAGMA synchronous=NORMAL")  # first: the switch to WAL then syncs less
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(SCHEMA)
         except BaseException:
             conn.close()

@@ -108,8 +108,9 @@ class DedupStoreContract:
     atomic_batches: bool = True      # a failed add_batch leaves the store as before it
     new_file_journal: str = "wal"    # the journal mode of a file this side creates
     # 4 processes x this many signatures each. The reference commits every row with
-    # synchronous=FULL (~1 ms each, serialised on one write lock): 4 x 10k would take ~40 s, so it
-    # runs 4 x 150 (~0.5 s); the optimized side runs the full 4 x 10k (~0.15 s).
+    # synchronous=FULL (~1 ms each on a quiet disk, 10+ ms on a busy one, serialised on one write
+    # lock): 4 x 10k would take 40 s or more, so it runs 4 x 80; the optimized side runs the full
+    # 4 x 10k (~0.15 s).
     per_process: int = 10_000
     chunk: int = 500
 
@@ -198,6 +199,7 @@ class DedupStoreContract:
             expected = set().union(*(overlapping(w, count) for w in range(4)))
             assert set(guard) == expected
 
+    @pytest.mark.slow  # forks 4 processes; the reference side takes seconds on a busy disk
     def test_shared_by_processes(self, tmp_path: Path) -> None:
         """4 forked processes add overlapping signatures through one guard opened (and used) in
         the parent: the store ends up exactly their union."""
@@ -326,8 +328,8 @@ class TestReference(DedupStoreContract):
     mod = ref_mod
     atomic_batches = False
     new_file_journal = "delete"
-    per_process = 150
-    chunk = 50
+    per_process = 80
+    chunk = 20
 
 
 class TestOptimized(DedupStoreContract):
