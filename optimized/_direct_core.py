@@ -1,0 +1,436 @@
+"""The rectangle bookkeeping of a batched DIRECT / DIRECT-L that retraces scipy's run exactly.
+
+scipy's ``direct`` is Gablonsky's DIRECT 2.0.4 (C, f2c). Its sampled points depend only on the
+geometry of the rectangles chosen at the start of an iteration, so the whole iteration's points
+can be built first (numpy, all chosen rectangles at once), evaluated in one ``fun_batch`` call,
+and then divided and filed in scipy's order. What has to be retraced exactly:
+
+* the unit cube: a point ``c`` is evaluated at ``(c + l / (u - l)) * (u - l)``; the answer is
+  reported as ``c * (u - l) + (u - l) * (l / (u - l))`` (scipy's two formulas, bit for bit);
+* a rectangle's side ``i`` is ``3 ** -length[i]``; a chosen one is cut along its longest sides,
+  sampling ``c + delta`` then ``c - delta`` per side in index order, ``delta = 3 ** -(k + 1)``;
+  the sides are cut in order of ``min(f+, f-)`` (stable), so the pair of the r-th side cut gets
+  the first ``r + 1`` cuts;
+* the "level" of a rectangle (DIRECT-L: ``k = min(length)``; DIRECT: ``k * d + #short sides``)
+  and one list per level, sorted by value, whose head is the level's candidate. Equal values
+  keep scipy's order: a new entry goes after the entries equal to it, except one case of its
+  pair insertion (see :meth:`_Lists.insert_pair`), which goes before them. Each entry gets a
+  sequence number (after: a rising counter; before: a falling negative one) and a level's list
+  is ordered by ``(value, seq)``: a heap per level, entries of rectangles since divided dropped
+  lazily;
+* the choice of potentially optimal heads (DIRChoose: scanned from the smallest level up, a
+  head is dropped when a larger head is not worse, when the slopes to the surviving smaller
+  heads and to all larger heads leave no Lipschitz constant, or when ``f - K * size`` misses
+  ``minf - eps * |minf|``), plus, for the original DIRECT, the heads' near-ties (``1e-13``);
+* best point: the first point (in evaluation order) strictly below the best so far;
+* the stops after each iteration, in scipy's order (volume, length measure, ``f_min``, budget),
+  Jones' eps update for ``eps < 0``, and scipy's sizing of ``maxfun`` / ``maxiter``.
+"""
+from __future__ import annotations
+
+import functools
+import heapq
+import math
+from typing import Callable
+
+import numpy as np
+
+# scipy's C sizes (DIRect.c): memory cap of its work arrays and the list capacity of DIRChoose.
+_MAXMEMORY = 1 << 30
+_MAXDIV = 5000
+_SIZEOF_DOUBLE, _SIZEOF_INT = 8, 4
+
+MESSAGES = {
+    1: "Number of function evaluations done is larger than maxfun={}",
+    2: "Number of iterations is larger than maxiter={}",
+    3: ("The best function value found is within a relative error={} of the (known) global "
+        "optimum f_min"),
+    4: ("The volume of the hyperrectangle containing the lowest function value found is below "
+        "vol_tol={}"),
+    5: ("The side length measure of the hyperrectangle containing the lowest function value "
+        "found is below len_tol={}"),
+    -6: "Maximum number of levels has been reached.",
+}
+
+
+def c_budget(maxfun: int, maxiter: int, n: int) -> tuple[int, int, int]:
+    """scipy's effective (maxf, maxt, maxdeep) for the user's maxfun / maxiter (both >= 1)."""
+    maxfunc = maxfun + 1000 + maxfun // 2
+    per_point = n * (_SIZEOF_DOUBLE + _SIZEOF_INT) + (2 * _SIZEOF_DOUBLE + _SIZEOF_INT)
+    if maxfunc * per_point > _MAXMEMORY:
+        maxfunc = _MAXMEMORY // per_point
+    maxf = 2 * (maxfunc - 1000) // 3
+    maxdeep = maxiter + 1000
+    per_level, fixed = 2 * _SIZEOF_DOUBLE + _SIZEOF_INT, 2 * (_SIZEOF_DOUBLE + _SIZEOF_INT)
+    if maxdeep * per_level + fixed > _MAXMEMORY:
+        maxdeep = (_MAXMEMORY - fixed) // per_level
+    return maxf, maxdeep - 1000, maxdeep
+
+
+@functools.lru_cache(maxsize=32)
+def size_tables(n: int, jones: int, maxdeep: int) -> tuple[np.ndarray, np.ndarray]:
+    """``thirds[i] = 1/3**i`` and the size measure ``levels[level]``, computed as scipy does."""
+    thirds = np.zeros(maxdeep + 1)
+    levels = np.zeros(maxdeep + 1)
+    help2 = 3.0
+    for i in range(1, maxdeep + 1):
+        thirds[i] = 1.0 / help2
+        help2 *= 3.0
+    thirds[0] = 1.0
+    if jones == 0:
+        w = [math.sqrt((n - j) + j / 9.0) * 0.5 for j in range(n)]
+        help2 = 1.0
+        for i in range(1, maxdeep // n + 2):     # scipy stops at maxdeep // n rows; the tail
+            for j in range(n):                   # it leaves unset is filled the same way here
+                if (i - 1) * n + j <= maxdeep:
+                    levels[(i - 1) * n + j] = w[j] / help2
+            help2 *= 3.0
+    else:
+        levels[1:] = thirds[1:]
+        levels[0] = 1.0
+    thirds.flags.writeable = False
+    levels.flags.writeable = False
+    return thirds, levels
+
+
+def rect_levels(lengths: np.ndarray, jones: int) -> np.ndarray:
+    """The level of each rectangle (row of side-length exponents), as scipy's DIRGetlevel."""
+    k = lengths.min(axis=1)
+    if jones:
+        return k
+    n = lengths.shape[1]
+    first = lengths[:, 0]
+    p = (lengths == first[:, None]).sum(axis=1)
+    return np.where(k == first, k * n + n - p, k * n + p)
+
+
+class _Lists:
+    """One value-sorted list per level (scipy's anchor/point lists), as lazily pruned heaps."""
+
+    def __init__(self, capacity: int) -> None:
+        self.heaps: dict[int, list[tuple[float, int, int]]] = {}
+        self.seq: list[int] = [0] * capacity      # current entry of each rectangle; 0 = none
+        self._after = 0                            # rising: after the equal values
+        self._before = 0                           # falling: before the equal values
+
+    def grow(self, capacity: int) -> None:
+        self.seq.extend([0] * (capacity - len(self.seq)))
+
+    def head(self, level: int):
+        """The first live entry ``(value, seq, rect)`` of a level's list, or None."""
+        h = self.heaps.get(level)
+        if h is None:
+            return None
+        seq = self.seq
+        while h and seq[h[0][2]] != h[0][1]:
+            heapq.heappop(h)
+        if not h:
+            del self.heaps[level]
+            return None
+        return h[0]
+
+    def remove(self, rect: int) -> None:
+        self.seq[rect] = 0
+
+    def _push(self, level: int, value: float, seq: int, rect: int) -> None:
+        self.seq[rect] = seq
+        h = self.heaps.get(level)
+        if h is None:
+            self.heaps[level] = [(value, seq, rect)]
+        else:
+            heapq.heappush(h, (value, seq, rect))
+
+    def insert(self, level: int, value: float, rect: int) -> None:
+        """File after the entries of equal value (scipy's DIRInsert)."""
+        self._after += 1
+        self._push(level, value, self._after, rect)
+
+    def insert_pair(self, level: int, f1: float, r1: int, f2: float, r2: int) -> None:
+        """File the two new points of one cut side (scipy's DIRInsertList, one pass).
+
+        All goes after equal values except one case: when ``f1 < head <= f2`` fails only by
+        ``f2 == head`` (``f1 <= f2``), scipy links ``pos1 -> pos2 -> head``, i.e. ``pos2``
+        before the entries equal to the head.
+        """
+        top = self.head(level)
+        self.insert(level, f1, r1)
+        if top is not None and not (f2 < f1) and f1 < top[0] and f2 == top[0]:
+            self._before -= 1
+            self._push(level, f2, self._before, r2)
+        else:
+            self.insert(level, f2, r2)
+
+    def near_ties(self, level: int, tol: float = 1e-13) -> list[int]:
+        """The entries after the head whose value is within ``tol`` of it (DIRDoubleInsert)."""
+        h = self.heaps.get(level)
+        if not h:
+            return []
+        seq = self.seq
+        popped = [heapq.heappop(h)]            # the head, live (head() was called)
+        f_head = popped[0][0]
+        ties: list[int] = []
+        while h:
+            entry = heapq.heappop(h)
+            if seq[entry[2]] != entry[1]:
+                continue                         # stale: drop for good
+            popped.append(entry)
+            if entry[0] - f_head <= tol:
+                ties.append(entry[2])
+            else:
+                break
+        for entry in popped:
+            heapq.heappush(h, entry)
+        return ties
+
+
+def _ieee_div(num: float, den: float) -> float:
+    """``num / den`` with IEEE semantics where Python would raise (``den == 0``)."""
+    try:
+        return num / den
+    except ZeroDivisionError:
+        if num != num or num == 0.0:
+            return math.nan
+        return math.copysign(math.inf, num) * math.copysign(1.0, den)
+
+
+def choose(heads: list[tuple[int, float, int]], levels: list[float], minf: float, eps: float) -> list[int]:
+    """Indices into ``heads`` (level, value, rect; ascending level) that DIRChoose keeps."""
+    m = len(heads)
+    f = [h[1] for h in heads]
+    d = [levels[h[0]] for h in heads]
+    a = minf - eps * abs(minf)
+    b = minf - 0.0
+    threshold = a if a < b else b
+    keep = [False] * m
+    for j in range(m - 1, -1, -1):
+        fj, dj = f[j], d[j]
+        lower = math.inf
+        dropped = False
+        for i in range(j):
+            h2 = _ieee_div(f[i] - fj, d[i] - dj)
+            if h2 <= 0.0:
+                dropped = True
+                break
+            if h2 < lower:
+                lower = h2
+        if dropped:
+            continue
+        greater = 0.0
+        for i in range(j + 1, m):
+            if keep[i]:
+                h2 = _ieee_div(f[i] - fj, d[i] - dj)
+                if h2 <= 0.0:
+                    dropped = True
+                    break
+                if h2 > greater:
+                    greater = h2
+        if dropped:
+            continue
+        # scipy's C only drops a head with ``greater > lower`` when it writes a log file
+        # (``if (logfile) goto L60;`` once the fprintf was commented out); it never does.
+        if greater <= lower and fj - lower * dj > threshold:
+            continue
+        keep[j] = True
+    return [j for j in range(m) if keep[j]]
+
+
+class DirectRun:
+    """One DIRECT run over the unit cube; ``fun`` maps an ``(m, d)`` array of unit-cube points
+    (already scaled to the user's box by this class) to ``m`` float64 values."""
+
+    def __init__(self, evaluate: Callable[[np.ndarray], np.ndarray], lb: np.ndarray, ub: np.ndarray, *,
+                 maxfun: int, eps: float, locally_biased: bool, maxiter: int, f_min: float,
+                 f_min_rtol: float, vol_tol: float, len_tol: float) -> None:
+        self.evaluate = evaluate
+        self.n = n = lb.size
+        self.jones = 1 if locally_biased else 0
+        self.maxfun_user, self.maxiter_user = maxfun, maxiter
+        self.f_min_rtol, self.vol_tol_user, self.len_tol_user = f_min_rtol, vol_tol, len_tol
+        self.maxf, self.maxt, self.maxdeep = c_budget(maxfun, maxiter, n)
+        self.xs1 = ub - lb
+        self.xs2 = lb / self.xs1
+        if eps < 0.0:
+            self.eps_change, self.epsfix, self.eps = True, -eps, -eps
+        else:
+            self.eps_change, self.epsfix, self.eps = False, 1e100, eps
+        self.volper = vol_tol if vol_tol > 0 else -1.0
+        self.sigmaper = len_tol if len_tol > 0 else -1.0
+        self.fglobal = f_min
+        self.fglper = f_min_rtol if f_min != -math.inf else 0.0
+        self.divfactor = 1.0 if f_min == 0.0 else abs(f_min)
+        self.thirds, self.levels = size_tables(n, self.jones, self.maxdeep)
+        self.levels_list = self.levels.tolist()
+        cap = max(64, self.maxf + self.maxf // 2 + 2 * n + 2)
+        self.C = np.empty((cap, n))
+        self.L = np.zeros((cap, n), dtype=np.int64)
+        self.F = np.empty(cap)
+        self.count = 0
+        self.lists = _Lists(cap)
+        self.minf = math.inf
+        self.minpos = 0
+        self.nfev = 0
+
+    # -- storage -----------------------------------------------------------------------------
+    def _reserve(self, extra: int) -> None:
+        need = self.count + extra
+        cap = self.F.shape[0]
+        if need <= cap:
+            return
+        cap = max(need, 2 * cap)
+        for name in ("C", "L", "F"):
+            old = getattr(self, name)
+            new = np.zeros((cap,) + old.shape[1:], dtype=old.dtype)
+            new[: self.count] = old[: self.count]
+            setattr(self, name, new)
+        self.lists.grow(cap)
+
+    def _evaluate_unit(self, P: np.ndarray) -> np.ndarray:
+        return self.evaluate((P + self.xs2) * self.xs1)
+
+    def _track_best(self, first: int, values: np.ndarray) -> None:
+        pos = int(np.argmin(values))
+        if values[pos] < self.minf:
+            self.minf = float(values[pos])
+            self.minpos = first + pos
+
+    # -- one batch: sample the chosen rectangles, evaluate, divide, file ------------------------
+    def _divide(self, rects: np.ndarray, with_centres: bool = False) -> None:
+        """Sample, evaluate (one call) and divide ``rects`` in order; ``with_centres`` evaluates
+        the rects' own centres first in the same call (the start: the unit cube's centre)."""
+        n = self.n
+        Lr = self.L[rects]
+        shortest = Lr.min(axis=1)
+        longest = Lr == shortest[:, None]
+        ri, di = np.nonzero(longest)                   # one pair per long side, rect-major
+        npairs = ri.size
+        base = self.C[rects[ri]]
+        delta = self.thirds[shortest + 1][ri]
+        pick = np.arange(npairs)
+        P = np.empty((2 * npairs, n))
+        P[0::2] = base
+        P[1::2] = base
+        P[2 * pick, di] = base[pick, di] + delta
+        P[2 * pick + 1, di] = base[pick, di] - delta
+
+        first = self.count
+        self._reserve(2 * npairs)
+        if with_centres:
+            all_values = self._evaluate_unit(np.concatenate([self.C[rects], P]))
+            k = rects.size
+            self.F[rects] = all_values[:k]
+            self.minf, self.minpos = float(all_values[0]), int(rects[0])
+            values = all_values[k:]
+            self.nfev += k
+        else:
+            values = self._evaluate_unit(P)
+        self.nfev += values.size
+        self._track_best(first, values)
+
+        f_plus, f_minus = values[0::2], values[1::2]
+        w = np.where(f_minus < f_plus, f_minus, f_plus)
+        order = np.argsort(w, kind="stable")
+        order = order[np.argsort(ri[order], kind="stable")]
+        maxi = longest.sum(axis=1)
+        start = np.concatenate(([0], np.cumsum(maxi)[:-1]))
+        rank = np.empty(npairs, dtype=np.int64)
+        rank[order] = np.arange(npairs) - start[ri[order]]
+        rank_of_side = np.full(Lr.shape, n, dtype=np.int64)
+        rank_of_side[ri, di] = rank
+        pair_len = Lr[ri] + (rank_of_side[ri] <= rank[:, None])
+        rect_len = Lr + longest
+
+        new = slice(first, first + 2 * npairs)
+        self.C[new] = P
+        self.L[new] = np.repeat(pair_len, 2, axis=0)
+        self.F[new] = values
+        self.L[rects] = rect_len
+        self.count += 2 * npairs
+
+        pair_level = rect_levels(pair_len, self.jones).tolist()
+        rect_level = rect_levels(rect_len, self.jones).tolist()
+        fp, fm = f_plus.tolist(), f_minus.tolist()
+        rect_value = self.F[rects].tolist()
+        rect_ids = rects.tolist()
+        lists = self.lists
+        p = 0
+        for r, count in enumerate(maxi.tolist()):
+            lists.remove(rect_ids[r])
+            for q in range(p, p + count):
+                lists.insert_pair(pair_level[q], fp[q], first + 2 * q, fm[q], first + 2 * q + 1)
+            p += count
+            lists.insert(rect_level[r], rect_value[r], rect_ids[r])
+
+    # -- the run -----------------------------------------------------------------------------
+    def _chosen(self) -> list[tuple[int, int]]:
+        """(rect, level) to divide this iteration, in scipy's order."""
+        lists = self.lists
+        heads = []
+        for level in sorted(lists.heaps):
+            top = lists.head(level)
+            if top is not None:
+                heads.append((level, top[0], top[2]))
+        kept = choose(heads, self.levels_list, self.minf, self.eps)
+        chosen = [(heads[j][2], heads[j][0]) for j in kept]
+        if self.jones == 0:
+            extra = []
+            for rect, level in chosen:
+                for tie in lists.near_ties(level):
+                    extra.append((tie, level))
+            chosen.extend(extra)
+        return chosen
+
+    def run(self) -> tuple[np.ndarray, float, int, int, int]:
+        """Run to a stop; return (x, fun, nfev, nit, status)."""
+        n = self.n
+        self.C[0] = 0.5
+        self.count = 1
+        self.lists.seq[0] = 0
+        self._divide(np.array([0]), with_centres=True)
+
+        status = 2
+        t = 2
+        while t <= self.maxt - 1:
+            chosen = self._chosen()
+            if len(chosen) > _MAXDIV:
+                status = -6                                  # scipy's S array is full
+                break
+            deep_stop = False
+            for j, (_, level) in enumerate(chosen):
+                if level + 1 >= self.maxdeep:
+                    chosen, deep_stop = chosen[:j], True
+                    break
+            if chosen:
+                self._divide(np.array([rect for rect, _ in chosen], dtype=np.int64))
+            if deep_stop:
+                status = -6
+                break
+            status = self._stop_after_iteration()
+            if status:
+                break
+            t += 1
+        else:
+            status = 2
+        x = self.C[self.minpos] * self.xs1 + self.xs1 * self.xs2
+        return x, self.minf, self.nfev, t, status
+
+    def _stop_after_iteration(self) -> int:
+        best = self.L[self.minpos : self.minpos + 1]
+        top = self.maxdeep                       # scipy reads past its tables there; 3**-top ~ 0
+        if self.thirds[min(int(rect_levels(best, 0)[0]), top)] <= self.volper:
+            return 4
+        if self.levels[min(int(rect_levels(best, self.jones)[0]), top)] <= self.sigmaper:
+            return 5
+        if (self.minf - self.fglobal) / self.divfactor <= self.fglper:
+            return 3
+        if self.eps_change:
+            a = abs(self.minf) * 1e-4
+            self.eps = a if a > self.epsfix else self.epsfix
+        if self.nfev > self.maxf:
+            return 1
+        return 0
+
+    def message(self, status: int) -> str:
+        template = MESSAGES[status]
+        value = {1: self.maxfun_user, 2: self.maxiter_user, 3: self.f_min_rtol,
+                 4: self.vol_tol_user, 5: self.len_tol_user}.get(status)
+        return template.format(value) if value is not None else template

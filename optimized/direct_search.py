@@ -1,0 +1,43 @@
+"""DIRECT / DIRECT-L of our own that evaluates each iteration's new points in ONE ``fun_batch`` call.
+
+Same API and semantics as :mod:`reference.direct_search` (the specification), and the same run:
+scipy's DIRECT chooses its rectangles at the start of an iteration and the points it samples
+depend only on their geometry, so this side builds all of an iteration's points first (numpy,
+all chosen rectangles at once), calls ``fun_batch`` once with them (``m`` = the iteration's new
+points, ``2 * d + 1`` for the start), then divides and files the rectangles in scipy's order.
+Same points in the same order, same stops: equal ``x``, ``fun``, ``nfev``, ``nit`` and
+``status`` for the same arguments (see :mod:`optimized._direct_core` for what is retraced).
+
+Deliberate differences, outside the valid domain of the reference: where scipy's C code gives
+up because its fixed work arrays are full (over 5000 rectangles chosen in one iteration by the
+original DIRECT, or more new points in one iteration than its ``maxfun``-sized store holds),
+this side either stops with status -6 and the best point found (scipy returns the last point
+it evaluated) or, for the store, simply carries on.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+from scipy.optimize import OptimizeResult
+
+from reference.direct_search import FunBatch, check_inputs, evaluate_batch
+
+from ._direct_core import DirectRun
+
+__all__ = ["minimize"]
+
+
+def minimize(fun_batch: FunBatch, bounds: Any, *, maxfun: Optional[int] = None, eps: float = 1e-4,
+             locally_biased: bool = True, maxiter: int = 1000, f_min: float = -np.inf,
+             f_min_rtol: float = 1e-4, vol_tol: float = 1e-16, len_tol: float = 1e-6) -> OptimizeResult:
+    """Minimise ``fun_batch`` over ``bounds`` with DIRECT, one ``fun_batch`` call per iteration."""
+    s = check_inputs(fun_batch, bounds, maxfun=maxfun, eps=eps, locally_biased=locally_biased,
+                     maxiter=maxiter, f_min=f_min, f_min_rtol=f_min_rtol, vol_tol=vol_tol,
+                     len_tol=len_tol)
+    run = DirectRun(lambda X: evaluate_batch(fun_batch, X), s.lb, s.ub, maxfun=s.maxfun,
+                    eps=s.eps, locally_biased=s.locally_biased, maxiter=s.maxiter, f_min=s.f_min,
+                    f_min_rtol=s.f_min_rtol, vol_tol=s.vol_tol, len_tol=s.len_tol)
+    x, fun, nfev, nit, status = run.run()
+    return OptimizeResult(x=x, fun=float(fun), status=status, success=status > 2,
+                          message=run.message(status), nfev=nfev, nit=nit)
