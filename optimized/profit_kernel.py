@@ -12,7 +12,9 @@ How it stays fast on a CPU (each op is a pass over a (k, T-1) block, so passes a
   allocated once per call and every op writes into them (``out=`` / in-place);
 - masks are float 0/1 blocks (torch's comparisons into a float ``out=`` are vectorized, its bool
   comparisons, ``where`` and ``masked_fill`` run several times slower); selecting by a mask is a
-  product and a sum, exact because one factor is 0 or 1 and one term is 0.
+  product and a sum, exact because one factor is 0 or 1 and one term is 0;
+- a block of at most ``SMALL_BLOCK`` elements (K <= 4 at 2,000 bars), where the ~4 us fixed cost
+  of each op outweighs its pass, takes the fewest-ops path instead (bool masks, no scratch).
 
 Equivalence: per bar, the same float64 operations in the same order as the reference, so every
 per-bar return is bit-identical; the row sums reduce in the same order as the reference's 1-D
@@ -58,6 +60,9 @@ from reference.profit_kernel import (  # noqa: F401  (re-exported: same public A
 
 #: Bytes of one (chunk, T-1) scratch block; the eager kernel uses five (~2.5 MiB at the default).
 CHUNK_BUDGET_BYTES = 512 * 1024
+
+#: Blocks of at most this many (candidate, bar) elements take the fewest-ops path.
+SMALL_BLOCK = 8192
 
 _SUPPORTED_DTYPES = (torch.float64, torch.float32)
 _ROW_NAMES = ("pred_low", "pred_high", "next_low", "next_high", "next_close")
@@ -137,14 +142,17 @@ def market_rows(market: Market, device: torch.device, dtype: torch.dtype) -> tup
 
 
 def _eager_chunk(rows: tuple[torch.Tensor, ...], cand: torch.Tensor, fee: float,
-                 scratch: torch.Tensor, out: torch.Tensor) -> None:
-    """Write into ``out`` (k,) the profits of ``cand`` (k, d): the reference's rules on (k, T-1).
+                 scratch: list[torch.Tensor], out: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """The profits of ``cand`` (k, d), the reference's rules on (k, T-1) blocks, into ``out``.
 
     ``scratch`` holds five (>= k, T-1) blocks; every op writes into one of them.
     """
     pred_low, pred_high, next_low, next_high, next_close = rows
     k = cand.shape[0]
-    buy, sell, work, bought, flag = (block[:k] for block in scratch)
+    if k == scratch[0].shape[0]:
+        buy, sell, work, bought, flag = scratch
+    else:
+        buy, sell, work, bought, flag = (block[:k] for block in scratch)
 
     torch.mul(pred_low, cand[:, 0:1], out=buy)                 # buy_limit
     torch.mul(pred_high, cand[:, 1:2], out=sell)               # sell_limit
@@ -159,7 +167,20 @@ def _eager_chunk(rows: tuple[torch.Tensor, ...], cand: torch.Tensor, fee: float,
     fill = torch.minimum(buy, next_high, out=buy)
 
     ret = exit_price.mul_(1.0 - fee).div_(fill).sub_(1.0 + fee).mul_(bought)
-    torch.sum(ret, dim=1, out=out)
+    return torch.sum(ret, dim=1, out=out)
+
+
+def _small_block(rows: tuple[torch.Tensor, ...], cand: torch.Tensor, fee: float) -> torch.Tensor:
+    """The same rules for a block so small that per-op overhead, not memory passes, dominates:
+    the fewest ops (bool masks and ``where``, as in the reference), no scratch blocks."""
+    pred_low, pred_high, next_low, next_high, next_close = rows
+    buy = pred_low * cand[:, 0:1]
+    sell = pred_high * cand[:, 1:2]
+    bought = torch.div(sell, buy).sub_(1.0) >= cand[:, 2:3]
+    bought.logical_and_(next_low <= buy)
+    exit_price = torch.where(next_high >= sell, torch.maximum(sell, next_low), next_close)
+    ret = exit_price.mul_(1.0 - fee).div_(torch.minimum(buy, next_high)).sub_(1.0 + fee)
+    return torch.where(bought, ret, 0.0).sum(dim=1)
 
 
 def _fused_kernel(pred_low: torch.Tensor, pred_high: torch.Tensor, next_low: torch.Tensor,
@@ -227,12 +248,18 @@ def profit_batch(market: Market, params: Any, *, device: Union[None, str, torch.
     out = None
     if compile:
         out = _run_compiled(rows, cand, market.fee_rate)
+    if out is None and n * rows[0].shape[1] <= SMALL_BLOCK:
+        out = _small_block(rows, cand, market.fee_rate)
     if out is None:
-        out = torch.empty(n, device=dev, dtype=dt)
-        scratch = torch.empty((5, min(chunk, n), rows[0].shape[1]), device=dev, dtype=dt)
-        for start in range(0, n, chunk):
-            stop = min(start + chunk, n)
-            _eager_chunk(rows, cand[start:stop], market.fee_rate, scratch, out[start:stop])
+        block = (min(chunk, n), rows[0].shape[1])
+        scratch = [torch.empty(block, device=dev, dtype=dt) for _ in range(5)]
+        if n <= chunk:
+            out = _eager_chunk(rows, cand, market.fee_rate, scratch)
+        else:
+            out = torch.empty(n, device=dev, dtype=dt)
+            for start in range(0, n, chunk):
+                stop = min(start + chunk, n)
+                _eager_chunk(rows, cand[start:stop], market.fee_rate, scratch, out[start:stop])
     out.add_(0.0)  # -0.0 (a sum of masked-out zeros) becomes 0.0, as in the reference
     return out.to(device="cpu", dtype=torch.float64).numpy()
 

@@ -293,6 +293,18 @@ class TestOptimized(ProfitKernelContract):
                                        device="cuda", compile=True)
 
 
+class TestOptimizedBlockPath(TestOptimized):
+    """The optimized side with its small-block shortcut off: every call takes the scratch-block
+    kernel (float masks, chunks) that large K uses, on the small markets hypothesis draws."""
+
+    @pytest.fixture(autouse=True, scope="class")
+    def _blocks_only(self):
+        saved = optimized_mod.SMALL_BLOCK
+        optimized_mod.SMALL_BLOCK = 0
+        yield
+        optimized_mod.SMALL_BLOCK = saved
+
+
 # -- the market and its type (shared by both sides) ----------------------------------------------
 def test_make_market_is_deterministic_and_well_formed():
     a, b = reference_mod.make_market(500, seed=7), reference_mod.make_market(500, seed=7)
