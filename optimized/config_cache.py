@@ -27,18 +27,19 @@ Threads
 
 Read-only results, chosen by measurement
     Handing every caller the cached dict would let one caller's mutation change the next caller's
-    config. Copying costs more than it saves (Python 3.11, 2-core EPYC VM, default workload: the
-    dumped dict has ~200 leaves): reference call (read + validate + dump) 110-165 us;
-    ``copy.deepcopy`` 150 us (slower than the reference); a hand-written dict/list copy 13 us;
-    ``orjson.loads`` of cached JSON 9 us and it would turn the Timeframe enums into str; an
-    ``os.stat`` alone 1.6 us. A hit with any copy would be 10-15 us (about 10x), without 2 us
-    (50x+). So results are read-only: :class:`FrozenDict` / :class:`FrozenList`, subclasses of
+    config, so a hit must either copy or hand out something immutable. Measured interleaved at the
+    default workload (4 symbols, ~240 leaves; 2-core EPYC VM under load, so the ratios are the
+    robust figures, absolute times ran 2x high), each as "a reference call costs N of these":
+    ``copy.deepcopy`` of the dump 1.2x (it nearly costs a whole reload); a hand-written dict/list
+    copy 3.9x; ``orjson.loads`` of cached JSON 10.6x (and it would turn the Timeframe enums into
+    str); ``os.stat`` alone 90x; a hit with no copy 58-69x. A hit plus any copy stays under ~10x,
+    so results are read-only: :class:`FrozenDict` / :class:`FrozenList`, subclasses of
     ``dict``/``list`` (``isinstance(x, dict)`` holds, ``==`` the reference's plain dict, ``json``
     and ``orjson`` serialise them), nested all the way down, the leaves being immutable scalars,
     enums and tuples. Every mutating method raises ``TypeError`` saying how to get a mutable copy:
-    :func:`thaw`, ``copy.deepcopy`` (both give plain dicts/lists), ``dict(cfg)`` / ``cfg.copy()``
-    (shallow). Pickling gives plain dicts and lists. This guards against mistakes, not malice:
-    ``dict.__setitem__(cfg, k, v)`` still bypasses it.
+    :func:`thaw` or ``copy.deepcopy`` (plain dicts and lists all the way down), ``dict(cfg)`` /
+    ``cfg.copy()`` (shallow). Pickling gives plain dicts and lists. This guards against mistakes,
+    not malice: ``dict.__setitem__(cfg, k, v)`` still bypasses it.
 """
 from __future__ import annotations
 
@@ -98,7 +99,7 @@ class FrozenDict(dict):
         return dict(self)
 
     def __deepcopy__(self, memo: dict) -> dict:
-        return _thaw(self, memo)
+        return _deepcopy(self, memo)
 
     def __reduce__(self) -> tuple:
         return (dict, (dict(self),))
@@ -124,7 +125,7 @@ class FrozenList(list):
         return list(self)
 
     def __deepcopy__(self, memo: dict) -> list:
-        return _thaw(self, memo)
+        return _deepcopy(self, memo)
 
     def __reduce__(self) -> tuple:
         return (list, (list(self),))
@@ -142,29 +143,21 @@ def _freeze(value: Any) -> Any:
     return value
 
 
-def _thaw(value: Any, memo: dict) -> Any:
-    found = memo.get(id(value))
-    if found is not None:
-        return found
-    if isinstance(value, dict):
-        out: Any = {}
-        memo[id(value)] = out
-        for k, v in value.items():
-            out[k] = _thaw(v, memo)
-        return out
-    if isinstance(value, list):
-        out = []
-        memo[id(value)] = out
-        out.extend(_thaw(v, memo) for v in value)
-        return out
-    if isinstance(value, tuple):
-        return tuple(_thaw(v, memo) for v in value)
-    return value
-
-
 def thaw(cfg: Any) -> Any:
     """A mutable deep copy (plain dicts and lists) of a config returned by :func:`get_default_config`."""
-    return _thaw(cfg, {})
+    if isinstance(cfg, dict):
+        return {k: thaw(v) for k, v in cfg.items()}
+    if isinstance(cfg, list):
+        return [thaw(v) for v in cfg]
+    if isinstance(cfg, tuple):
+        return tuple(thaw(v) for v in cfg)
+    return cfg
+
+
+def _deepcopy(value: Any, memo: dict) -> Any:
+    out = thaw(value)  # a config is a tree of immutable leaves: no sharing to preserve inside it
+    memo[id(value)] = out
+    return out
 
 
 # -- the cache ---------------------------------------------------------------------------------
@@ -255,13 +248,20 @@ def _refresh(key: str, text: str) -> Any:
         return value
 
 
+def _absolute(text: str) -> str:
+    try:
+        return os.path.abspath(text)
+    except OSError:  # the working directory is gone; the stat below reports the missing file
+        return text
+
+
 def get_default_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The validated config at ``path`` as a read-only dict, cached until the file changes."""
     if type(path) is str and path and "\0" not in path:
         text = path
     else:
         text = check_path(path)
-    key = text if text[0] == "/" else os.path.abspath(text)
+    key = text if text[0] == "/" else _absolute(text)
     try:
         st = os.stat(text)
     except (FileNotFoundError, NotADirectoryError):

@@ -14,6 +14,7 @@ import types
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -217,6 +218,15 @@ class ConfigCacheContract:
             monkeypatch.chdir(tmp_path / name)
             assert self.mod.get_default_config("c.json")["meta"]["name"] == name
 
+    def test_relative_path_in_a_deleted_working_directory(self, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+        gone = tmp_path / "gone"
+        gone.mkdir()
+        monkeypatch.chdir(gone)
+        gone.rmdir()
+        with pytest.raises(FileNotFoundError, match="path: config file not found"):
+            self.mod.get_default_config("c.json")
+
     def test_deleted_file_is_not_served_from_memory(self, cfg_path: Path) -> None:
         self.mod.get_default_config(cfg_path)
         cfg_path.unlink()
@@ -271,7 +281,8 @@ class ConfigCacheContract:
         shallow = dict(got)
         shallow["meta"] = "mine"
         assert self.mod.get_default_config(cfg_path) == Config().model_dump()
-        assert json.loads(json.dumps(got, default=str)) == Config().model_dump(mode="json")
+        assert json.loads(json.dumps(got)) == Config().model_dump(mode="json")
+        assert json.loads(orjson.dumps(got)) == Config().model_dump(mode="json")
 
     # -- threads -----------------------------------------------------------------------------
     def test_threads_see_whole_configs_while_the_file_is_replaced(self, cfg_path: Path) -> None:
@@ -441,23 +452,55 @@ class TestOptimized(ConfigCacheContract):
         opt_mod.get_default_config(cfg_path)
         assert not opt_mod._CACHE[str(cfg_path)].trusted
 
-    def test_frozen_timestamps_still_see_a_same_size_rewrite(self, cfg_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-        """A coarse clock: every write lands in one tick, so the stamp never moves. The entry is
-        racy (read within the window of its ctime), so its bytes are compared on every call."""
-        frozen_ns = time.time_ns()
+    @staticmethod
+    def freeze_timestamps(monkeypatch: pytest.MonkeyPatch, at_ns: int) -> None:
+        """Make the optimized side see a filesystem whose mtime and ctime never move from ``at_ns``
+        (a clock too coarse to tell writes apart): only size and inode can change its stamp."""
 
         def frozen(st: os.stat_result) -> types.SimpleNamespace:
             return types.SimpleNamespace(st_mode=st.st_mode, st_size=st.st_size, st_ino=st.st_ino,
-                                         st_dev=st.st_dev, st_mtime_ns=frozen_ns, st_ctime_ns=frozen_ns)
+                                         st_dev=st.st_dev, st_mtime_ns=at_ns, st_ctime_ns=at_ns)
 
         fake_os = types.SimpleNamespace(**{name: getattr(os, name) for name in dir(os) if not name.startswith("__")})
         fake_os.stat = lambda p: frozen(os.stat(p))
         fake_os.fstat = lambda fd: frozen(os.fstat(fd))
         monkeypatch.setattr(opt_mod, "os", fake_os)
+
+    def test_racy_entry_sees_a_same_size_rewrite_in_the_same_tick(self, cfg_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+        """Every write lands in the tick of the first read, so the stamp never moves; the entry is
+        racy (read within the window after its ctime), so each call compares its bytes."""
+        self.freeze_timestamps(monkeypatch, time.time_ns())
         for version in (1, 2, 3, 2):
             write(cfg_path, config_with(version=version))
             assert opt_mod.get_default_config(cfg_path)["meta"]["version"] == version
+            assert not opt_mod._CACHE[str(cfg_path)].trusted
+
+    def test_settled_entry_is_invalidated_by_size_or_inode(self, cfg_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+        """Timestamps a minute old that never move (mtime kept to the second, ctime too): the
+        entry is trusted on its stamp, and size (in-place rewrite) or inode (atomic replace) still
+        tell a new file apart."""
+        self.freeze_timestamps(monkeypatch, (time.time_ns() // 10**9 - 60) * 10**9)
+        write(cfg_path, config_with(version=1))
+        assert opt_mod.get_default_config(cfg_path)["meta"]["version"] == 1
+        assert opt_mod._CACHE[str(cfg_path)].trusted
+        write(cfg_path, config_with(version=10))  # in place, one byte longer
+        assert opt_mod.get_default_config(cfg_path)["meta"]["version"] == 10
+        replace(cfg_path, config_with(version=20))  # same size, new inode
+        assert opt_mod.get_default_config(cfg_path)["meta"]["version"] == 20
+        assert opt_mod.get_default_config(cfg_path) is opt_mod.get_default_config(cfg_path)
+
+    def test_settling_window_follows_the_timestamp_grain(self) -> None:
+        def stamp(ctime_ns: int) -> tuple:
+            return (ctime_ns, ctime_ns, 10, 1, 1)
+
+        whole, fine = 1_700_000_000 * 10**9, 1_700_000_000 * 10**9 + 123_456_789
+        assert not opt_mod._settled(stamp(fine), fine + 50_000_000)  # within one tick or so
+        assert opt_mod._settled(stamp(fine), fine + 200_000_000)
+        assert not opt_mod._settled(stamp(whole), whole + 1_500_000_000)  # a clock of whole seconds
+        assert opt_mod._settled(stamp(whole), whole + 2_500_000_000)
+        assert not opt_mod._settled(stamp(fine + 10**10), fine)  # ctime in the future: never
 
     def test_cache_is_bounded(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(opt_mod, "MAX_ENTRIES", 2)
