@@ -121,7 +121,7 @@ def _resolve_chunk(chunk_size: Optional[int], n_bars: int, dtype: torch.dtype) -
 
 def default_chunk_size(n_bars: int, dtype: torch.dtype = torch.float64) -> int:
     """Candidates per chunk so that one (chunk, T-1) block fits ``CHUNK_BUDGET_BYTES``."""
-    itemsize = torch.empty((), dtype=dtype).element_size()
+    itemsize = torch.finfo(dtype).bits // 8
     return max(1, CHUNK_BUDGET_BYTES // (max(1, n_bars - 1) * itemsize))
 
 
@@ -260,8 +260,11 @@ def profit_batch(market: Market, params: Any, *, device: Union[None, str, torch.
             for start in range(0, n, chunk):
                 stop = min(start + chunk, n)
                 _eager_chunk(rows, cand[start:stop], market.fee_rate, scratch, out[start:stop])
-    out.add_(0.0)  # -0.0 (a sum of masked-out zeros) becomes 0.0, as in the reference
-    return out.to(device="cpu", dtype=torch.float64).numpy()
+    if out.device.type != "cpu" or out.dtype != torch.float64:
+        out = out.to(device="cpu", dtype=torch.float64)  # the one transfer back
+    result = out.numpy()
+    result += 0.0  # -0.0 (a sum of masked-out zeros) becomes 0.0, as in the reference
+    return result
 
 
 def profit(market: Market, params: Any, *, device: Union[None, str, torch.device] = None,
