@@ -27,9 +27,12 @@ def test_suite_has_one_class_per_pair_with_all_benchmarks(plugin_path):
             assert callable(getattr(cls, meth))
         assert cls.track_speedup.unit == "x"
     demo = mod.DemoMembers()
-    demo.setup(100)
-    demo.time_reference(100)
-    assert demo.track_speedup(100) > 1.0
+    cache = demo.setup_cache()
+    demo.setup(cache, 100)
+    demo.time_reference(cache, 100)
+    speedup, lo, hi = cache[100]
+    assert demo.track_speedup(cache, 100) == speedup > 1.0
+    assert demo.track_speedup_ci_low(cache, 100) == lo <= speedup <= hi == demo.track_speedup_ci_high(cache, 100)
 
 
 @pytest.mark.slow
@@ -45,7 +48,7 @@ def test_asv_runs_a_quick_benchmark_of_the_plugin_pair(plugin_env, tmp_path):
     subprocess.run(["asv", "machine", "--yes", "--machine", "testbox"], cwd=work, env=env, check=True,
                    capture_output=True)
     out = subprocess.run(["asv", "run", "--python=same", "--quick", "--machine", "testbox",
-                          "--bench", "DemoMembers.(time_optimized|track_speedup)", "--show-stderr"],
+                          "--bench", "DemoMembers.(time_optimized|track_speedup$)", "--show-stderr"],
                          cwd=work, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "bench_pairs.DemoMembers.time_optimized" in out.stdout
