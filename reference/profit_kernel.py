@@ -18,7 +18,8 @@ Parameters
     ``params = (entry_mult, exit_mult, min_edge)``, one candidate; :data:`PARAM_BOUNDS` gives the
     search box. Values outside the box are allowed (the rules stay defined) as long as they are
     finite and both multipliers lie in :data:`MULT_RANGE`. With these ranges every intermediate
-    below is finite and > 0 in float64 and float32, so the rules never meet inf or NaN.
+    below is finite in float64 and in float32 (prices and limits > 0), so the rules never meet
+    inf or NaN.
 
 Rules, for every bar ``t = 0 .. T-2`` independently (bar ``T-1`` has no next bar: no order)::
 
@@ -34,9 +35,9 @@ Rules, for every bar ``t = 0 .. T-2`` independently (bar ``T-1`` has no next bar
 
 ``ret`` is the return on one unit of capital put into the bar's trade, net of the entry fee
 (``fee_rate`` of the buy notional) and the exit fee (``fee_rate`` of the sell notional). Within the
-next bar the buy is assumed to happen before the sell can fill (intrabar order is not known; the
-seed's kernel makes the same assumption). The profit is the plain sum of the per-bar returns, in
-bar order, computed in float64.
+next bar the buy is assumed to happen before the sell can fill (the bar's intrabar path is not
+known). Each ``ret[t]`` is computed in float64 with exactly the operations and order written above;
+the profit is torch's float64 sum of ``ret`` over the bars.
 
 Functions
     ``profit(market, params) -> float``: one candidate, several small torch ops and one ``.item()``
@@ -45,8 +46,9 @@ Functions
     :func:`profit`.
 
 Errors (``TypeError`` / ``ValueError``, message naming the argument): ``market`` not a
-:class:`Market`; ``params`` of the wrong ndim or width, empty, or with NaN/inf values, or a
-multiplier outside MULT_RANGE; ``n_bars < 2`` or not an int; bad arrays or ``fee_rate`` given to :class:`Market`.
+:class:`Market`; ``params`` of the wrong ndim or width, empty, with NaN/inf values, or with a
+multiplier outside MULT_RANGE; ``n_bars < 2`` or not an int; series of the wrong shape, length,
+device or range, or a bad ``fee_rate``, given to :class:`Market`.
 """
 from __future__ import annotations
 
