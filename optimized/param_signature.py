@@ -1,0 +1,376 @@
+"""Canonical signature of a parameter dict, cached: the same strings as ``reference.param_signature``.
+
+Same API and semantics as the reference (its docstring is the specification). What is faster:
+
+- A bounded LRU (``functools.lru_cache``: C, thread-safe in CPython, never above ``maxsize``
+  entries) keyed on an exact, cheap key: ``orjson.dumps(params)`` (and of ``steps``). orjson
+  writes few types, each alike only where the spec signs alike (a tuple as a list, an Enum as
+  its value, a UUID as its string); everything else it could write (subclasses, dates,
+  dataclasses) is refused. ``None``, NaN and inf all write ``null``, so a key holding ``null`` is
+  not used. Params without such a key get a *frozen* one, ``(items, types)`` per level, the types
+  keeping ``True``/``1``/``1.0`` apart. Equal keys always sign alike; keys that differ may still
+  sign alike (key order, ``1`` vs ``1.0``): that is only a cache miss.
+- The miss path normalises in one pass and writes the canonical text with
+  ``orjson.dumps(OPT_SORT_KEYS)``, byte for byte what the reference's ``json.dumps`` writes
+  whenever the text is printable ASCII and no float lies under 1e-4 in magnitude (``repr``
+  switches to an exponent there, orjson later); otherwise it falls back to a prebuilt
+  ``json.JSONEncoder``. The bytes are hashed once.
+- ``step_decimals`` is ``lru_cache``d; the rounding table of each distinct ``steps`` is built
+  once, and each stepped float's rounded value is memoised (grid values repeat across trials).
+
+Failed calls are never cached, so errors are those of the reference, in its order.
+``SignatureCache(maxsize)`` gives a private cache; the module functions share one of
+``DEFAULT_MAXSIZE`` entries (``cache_info()``, ``cache_clear()``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import threading
+import uuid
+from collections.abc import Mapping
+from enum import Enum
+from functools import lru_cache
+from typing import Any, Optional
+
+import orjson
+
+from reference.param_signature import _check_steps, _path_label
+from reference.param_signature import step_decimals as _reference_step_decimals
+
+__all__ = ["param_signature", "step_decimals", "canonical_json", "SignatureCache", "cache_info",
+           "cache_clear", "DEFAULT_MAXSIZE"]
+
+DEFAULT_MAXSIZE = 5000
+
+_KEY_OPTIONS = (orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME
+                | orjson.OPT_PASSTHROUGH_DATACLASS)
+_SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+_dumps = orjson.dumps
+_SORT_KEYS = orjson.OPT_SORT_KEYS
+_sha256 = hashlib.sha256
+_isfinite = math.isfinite
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError(type(value).__name__)
+
+
+@lru_cache(maxsize=1024, typed=True)
+def step_decimals(step: float) -> int:
+    """Decimals of ``step``'s shortest decimal form (0.05 -> 2, 1e-3 -> 3, 1 -> 0); cached."""
+    return _reference_step_decimals(step)
+
+
+# -- keys -------------------------------------------------------------------------------------
+def _freeze(value: Any, path: str) -> Any:
+    """A hashable exact stand-in for ``value``; raises the reference's TypeError on a bad type."""
+    cls = type(value)
+    if cls is float or (isinstance(value, float) and not isinstance(value, Enum)):
+        if not _isfinite(value):  # reported here, in the reference's order of keys
+            raise ValueError(f"{_path_label(path)}: must be finite, got {value!r}")
+        return float(value)
+    if cls in _SCALAR_TYPES:
+        return value
+    if isinstance(value, Enum):
+        return _freeze(value.value, path)
+    if isinstance(value, dict):
+        return _freeze_dict(value, path)
+    if isinstance(value, (list, tuple)):
+        return tuple([_freeze(item, path) for item in value]), tuple(map(_kind, value))
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{_path_label(path)}: unsupported value type {cls.__name__} "
+                    f"(expected None, bool, int, float, str, dict, list, tuple, Enum or UUID)")
+
+
+def _kind(value: Any) -> type:
+    """The type a value is signed as (subclasses as their base, an Enum as its value's)."""
+    cls = type(value)
+    if cls in _SCALAR_TYPES:
+        return cls
+    if isinstance(value, Enum):
+        return _kind(value.value)
+    for base in (bool, int, float, str, dict, list, tuple):
+        if isinstance(value, base):
+            return base
+    return str if isinstance(value, uuid.UUID) else cls
+
+
+def _freeze_dict(d: dict, path: str) -> tuple:
+    items = []
+    for key, item in d.items():
+        if not isinstance(key, str):
+            raise TypeError(f"{_path_label(path)}: key {key!r} must be a str, got {type(key).__name__}")
+        items.append((str(key), _freeze(item, f"{path}.{key}" if path else key)))
+    return tuple(items), tuple(map(_kind, d.values()))
+
+
+def _params_key(params: Any) -> Optional[bytes]:
+    """orjson's bytes of ``params`` where they are an exact key, else None.
+
+    orjson writes few types, and each alike only where the spec signs alike (a tuple as a list,
+    an Enum as its value, a UUID as its string); the rest (subclasses, dates, dataclasses) is
+    refused. ``null`` is not used: ``None``, NaN and inf all write it.
+    """
+    if type(params) is not dict:
+        return None
+    try:
+        key = _dumps(params, _refuse, _KEY_OPTIONS)
+    except TypeError:
+        return None
+    return None if b"null" in key else key
+
+
+def _slow_key(params: Any, steps: Optional[Mapping]) -> tuple:
+    """The frozen key: ``(frozen params, frozen steps)``. Raises the reference's errors, in its
+    order (params not a dict, then steps, then the params' content)."""
+    if not isinstance(params, dict):
+        raise TypeError(f"params: must be a dict, got {type(params).__name__}")
+    steps_key = None
+    if steps is not None:
+        _check_steps(steps)
+        steps_key = tuple(steps.items()), tuple(map(type, steps.values()))
+    return _freeze_dict(params, ""), steps_key
+
+
+# -- the canonical text ---------------------------------------------------------------------
+class _Rounder(dict):
+    """Memo ``{float: canonical value}`` of one stepped path: grid values repeat across trials."""
+
+    __slots__ = ("digits",)
+    LIMIT = 4096  # distinct values kept per path
+
+    def __init__(self, digits: int) -> None:
+        super().__init__()
+        self.digits = digits
+
+
+class _Places(dict):
+    """``{key: _Rounder}`` of the stepped paths at one nesting level, keys relative to it.
+
+    The root holds every step path as written (a top-level key may itself contain a dot); the
+    level under key ``k`` holds the paths that start with ``"k."``, without that prefix.
+    """
+
+    __slots__ = ("_children",)
+
+    def __init__(self, items: Any = ()) -> None:
+        super().__init__(items)
+        self._children: dict[str, _Places] = {}
+
+    def sub(self, key: str) -> "_Places":
+        child = self._children.get(key)
+        if child is None:
+            head = key + "."
+            child = _Places({path[len(head):]: r for path, r in self.items() if path.startswith(head)})
+            self._children[key] = child
+        return child
+
+
+_NO_STEPS = _Places()
+_PLACES: dict[bytes, _Places] = {}  # orjson bytes of a valid steps mapping -> its places
+_PLACES_MAX = 256
+
+
+def _steps_key(steps: Optional[Mapping]) -> Optional[bytes]:
+    """orjson's bytes of ``steps``: an exact key for it (None when there are none, or when orjson
+    cannot write it). No invalid steps writes the bytes of a valid one: a bool writes ``true``,
+    a string, object or ``null`` (None, NaN) is no number, an Enum writes its value (the spec's
+    meaning of an Enum step), an int subclass its int."""
+    if steps is None:
+        return None
+    try:
+        return _dumps(steps)
+    except TypeError:
+        return None
+
+
+def _places(steps: Optional[Mapping], steps_key: Optional[bytes]) -> _Places:
+    """The rounding table of ``steps`` (validated once per distinct ``steps_key``)."""
+    if steps is None:
+        return _NO_STEPS
+    table = _PLACES.get(steps_key) if steps_key is not None else None
+    if table is None:
+        checked = _check_steps(steps)
+        table = _Places({path: _Rounder(step_decimals(step)) for path, step in checked.items()})
+        if steps_key is not None:
+            if len(_PLACES) >= _PLACES_MAX:
+                _PLACES.clear()
+            _PLACES[steps_key] = table
+    return table
+
+
+class _Canon:
+    """One normalisation pass (keys are already known to be str: the cache key checked them).
+
+    ``small`` records a float under 1e-4 in magnitude, where orjson's text differs from json's.
+    """
+
+    __slots__ = ("small",)
+
+    def __init__(self) -> None:
+        self.small = False
+
+    def dict_(self, d: dict, places: _Places, prefix: str) -> dict:
+        """The canonical form of dict ``d`` at key path ``prefix`` (``""`` or ending in a dot)."""
+        out = dict(d)  # then replace what normalisation changes
+        for key, value in d.items():
+            cls = type(value)
+            if cls is float:
+                rounder = places.get(key)
+                if rounder is not None:
+                    canon = rounder.get(value)
+                    out[key] = self.round_(rounder, value, prefix + key) if canon is None else canon
+                elif not _isfinite(value):
+                    raise ValueError(f"{_path_label(prefix + key)}: must be finite, got {value!r}")
+                elif value.is_integer():
+                    out[key] = int(value)
+                elif -1e-4 < value < 1e-4:
+                    self.small = True
+            elif cls is dict:
+                out[key] = self.dict_(value, places.sub(key), f"{prefix}{key}.")
+            elif cls is not str and cls is not int and cls is not bool and value is not None:
+                out[key] = self.value(value, places, key, prefix)
+        return out
+
+    def round_(self, rounder: _Rounder, value: float, path: str) -> Any:
+        """``round(value, digits)``, an int when integral; remembered unless it is small."""
+        if not _isfinite(value):
+            raise ValueError(f"{_path_label(path)}: must be finite, got {value!r}")
+        canon = round(value, rounder.digits)
+        if canon.is_integer():
+            canon = int(canon)
+        elif -1e-4 < canon < 1e-4:
+            self.small = True
+            return canon
+        if len(rounder) >= rounder.LIMIT:
+            rounder.clear()
+        rounder[value] = canon
+        return canon
+
+    def value(self, value: Any, places: _Places, key: str, prefix: str) -> Any:
+        """The canonical form of any value found under ``key`` of a dict at ``prefix``."""
+        if isinstance(value, dict):
+            return self.dict_(value, places.sub(key), f"{prefix}{key}.")
+        if isinstance(value, (list, tuple)):
+            return [self.value(item, places, key, prefix) for item in value]
+        if isinstance(value, Enum):
+            return self.value(value.value, places, key, prefix)
+        if isinstance(value, float):
+            value = float(value)
+            rounder = places.get(key)
+            if rounder is not None:
+                canon = rounder.get(value)
+                return self.round_(rounder, value, prefix + key) if canon is None else canon
+            if not _isfinite(value):
+                raise ValueError(f"{_path_label(prefix + key)}: must be finite, got {value!r}")
+            if value.is_integer():
+                return int(value)
+            if -1e-4 < value < 1e-4:
+                self.small = True
+            return value
+        if type(value) in _SCALAR_TYPES:
+            return value
+        if isinstance(value, int):
+            return int(value)
+        if isinstance(value, str):
+            return str(value)
+        if isinstance(value, uuid.UUID):
+            return str(value)
+        raise TypeError(f"{_path_label(prefix + key)}: unsupported value type {type(value).__name__} "
+                        f"(expected None, bool, int, float, str, dict, list, tuple, Enum or UUID)")
+
+
+def _canonical_bytes(params: dict, steps: Optional[Mapping], steps_key: Optional[bytes]) -> bytes:
+    """The canonical JSON text of ``params`` (keys already checked) as ASCII bytes."""
+    canon = _Canon()
+    normalised = canon.dict_(params, _places(steps, steps_key), "")
+    if not canon.small:
+        try:
+            text = _dumps(normalised, option=_SORT_KEYS)
+        except TypeError:  # an int past 64 bits, a lone surrogate, a str subclass: json copes
+            pass
+        else:
+            if text.isascii() and b"\x7f" not in text:
+                return text
+    return _ENCODER.encode(normalised).encode("ascii")
+
+
+# -- the cache ------------------------------------------------------------------------------
+class _Pending(threading.local):
+    """The call being answered, per thread: ``lru_cache`` hands the miss path only the key."""
+
+    params: Any = None
+    steps: Any = None
+    steps_key: Optional[bytes] = None
+
+
+class SignatureCache:
+    """A bounded, thread-safe LRU of parameter signatures (``maxsize`` entries at most)."""
+
+    def __init__(self, maxsize: int = DEFAULT_MAXSIZE) -> None:
+        if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
+            raise ValueError(f"maxsize: must be an int >= 1, got {maxsize!r}")
+        self.maxsize = maxsize
+        self._pending = pending = _Pending()
+
+        def sign_pending(params_key: Any, steps_key: Any) -> str:
+            """The miss path: the keys were made from ``pending``'s params and steps."""
+            canonical = _canonical_bytes(pending.params, pending.steps, pending.steps_key)
+            return _sha256(canonical).hexdigest()
+
+        self._cached = lru_cache(maxsize=maxsize)(sign_pending)
+
+    def signature(self, params: dict, steps: Optional[Mapping] = None) -> str:
+        """Same as :func:`param_signature`, answered from this cache when it can."""
+        params_key = _params_key(params)
+        steps_key = _steps_key(steps)
+        pending = self._pending
+        pending.params = params
+        pending.steps = steps
+        pending.steps_key = steps_key
+        if params_key is not None and (steps_key is not None or steps is None):
+            return self._cached(params_key, steps_key)
+        return self._cached(_slow_key(params, steps), None)
+
+    __call__ = signature
+
+    def cache_info(self):
+        """``functools`` cache statistics: hits, misses, maxsize, currsize."""
+        return self._cached.cache_info()
+
+    def cache_clear(self) -> None:
+        self._cached.cache_clear()
+
+
+_DEFAULT = SignatureCache(DEFAULT_MAXSIZE)
+
+
+def param_signature(params: dict, steps: Optional[Mapping] = None) -> str:
+    """SHA-256 hex digest of the canonical JSON of ``params`` (see ``reference.param_signature``)."""
+    return _DEFAULT.signature(params, steps)
+
+
+def canonical_json(params: dict, steps: Optional[Mapping] = None) -> str:
+    """The canonical JSON text that :func:`param_signature` hashes (not cached)."""
+    steps_key = _steps_key(steps)
+    if _params_key(params) is None or (steps_key is None and steps is not None):
+        _slow_key(params, steps)  # raises what the reference raises before signing
+    return _canonical_bytes(params, steps, steps_key).decode("ascii")
+
+
+def cache_info():
+    """Statistics of the shared signature cache."""
+    return _DEFAULT.cache_info()
+
+
+def cache_clear() -> None:
+    """Empty the shared signature cache."""
+    _DEFAULT.cache_clear()
