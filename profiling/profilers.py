@@ -1,0 +1,224 @@
+"""The three profilers behind ``pairbench profile``: each runs one side and writes its files.
+
+Every profiler yields the same :class:`~profiling.collapsed.SideProfile` (folded stacks cut to the
+timed call, with the number of calls), so the SVG, the hot spots and the flame diff never care
+which profiler made them. What each writes, in ``<out>/<pair>/<side>/``:
+
+- pyinstrument: ``pyinstrument.html`` and ``pyinstrument.speedscope.json`` (pyinstrument's own
+  renderers), ``pyinstrument.folded``, ``pyinstrument.svg``.
+- py-spy: ``py-spy.raw.txt`` (the recording as py-spy wrote it), ``py-spy.folded``,
+  ``py-spy.svg``, ``py-spy.speedscope.json``.
+- cprofile: ``cprofile.prof`` (open with pstats or snakeviz), ``cprofile.folded`` (derived from
+  the call graph, see :meth:`FoldedStacks.from_pstats`), ``cprofile.svg``,
+  ``cprofile.speedscope.json``.
+"""
+from __future__ import annotations
+
+import copy
+import cProfile
+import os
+import pstats
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+from pairbench.registry import Bound, Pair, PairbenchError
+
+from . import pyspy, runner
+from ._io import atomic_move, atomic_write_text
+from .collapsed import FoldedStacks, SideProfile
+from .frames import FrameNamer
+from .speedscope import SpeedscopeRenderer
+from .svg import write_flamegraph
+
+_RUNNER_FILE = os.path.realpath(runner.__file__)
+
+
+def _is_marker_key(key: tuple) -> bool:
+    return key[2] == runner.pairbench_timed_call.__name__ and os.path.realpath(key[0]) == _RUNNER_FILE
+
+
+def _is_marker_identifier(ident: str) -> bool:
+    name, _, rest = ident.partition("\x00")
+    return name == runner.pairbench_timed_call.__name__ and \
+        os.path.realpath(rest.split("\x00", 1)[0]) == _RUNNER_FILE
+
+
+class Profiler:
+    """Runs one side of a pair under a profiler; ``profile`` returns the profile and the files."""
+
+    name = ""
+    #: seconds per sample, to turn ``min_samples`` into a duration
+    interval_s = runner.DEFAULT_INTERVAL_S
+
+    def collect(self, pair: Pair, side: str, size: int, *, seed: int, target_s: float,
+                workdir: Path) -> tuple[SideProfile, list[Path]]:
+        raise NotImplementedError
+
+    def profile(self, pair: Pair, side: str, size: int, *, seed: int, target_s: float,
+                out_dir: Path) -> tuple[SideProfile, list[Path]]:
+        """Profile, then write the common files (folded stacks, SVG, speedscope) beside the own ones."""
+        profile, paths = self.collect(pair, side, size, seed=seed, target_s=target_s, workdir=out_dir)
+        if not profile.folded.stacks:
+            raise PairbenchError(f"{self.name}: no samples landed in the {side} side's timed calls "
+                                 f"of {pair.name!r}; profile longer (--duration)")
+        module = getattr(pair, side)
+        folded_path = profile.folded.write(out_dir / f"{self.name}.folded")
+        svg_path = write_flamegraph(
+            profile.folded, out_dir / f"{self.name}.svg", title=f"{pair.name}: {side} ({self.name})",
+            subtitle=f"time per call at size {size} {pair.size_unit}; width = share of the call; "
+                     f"{module} frames in blue-green",
+            highlight=(module + ".",), root_name=f"{side} call")
+        out = paths + [folded_path, svg_path]
+        if not any(p.name.endswith(".speedscope.json") for p in out):
+            out.append(SpeedscopeRenderer(profile.title).write(
+                profile.folded, out_dir / f"{self.name}.speedscope.json"))
+        return profile, out
+
+
+class InProcessProfiler(Profiler):
+    """A profiler that runs in this process around an already bound side (flamediff reuses it)."""
+
+    def sample(self, bound: Bound, *, target_s: float, pair: str = "", side: str = ""
+               ) -> tuple[FoldedStacks, object]:
+        raise NotImplementedError
+
+    def run(self, pair: Pair, side: str, size: int, *, seed: int, target_s: float
+            ) -> tuple[SideProfile, object]:
+        """Build the workload, bind ``side``, call it once untimed (warm-up), then sample it."""
+        with runner.bound_side(pair, side, size, seed) as (bound, workload):
+            runner.call_once(bound, pair=pair.name, side=side)
+            folded, raw = self.sample(bound, target_s=target_s, pair=pair.name, side=side)
+            description = workload.description
+        profile = SideProfile(pair.name, side, self.name, size, folded, pair.size_unit, description)
+        return profile, raw
+
+
+class PyinstrumentProfiler(InProcessProfiler):
+    """pyinstrument in this process, wall-clock, sampling every ``interval_s``."""
+
+    name = "pyinstrument"
+
+    def __init__(self, interval_s: float = runner.DEFAULT_INTERVAL_S) -> None:
+        self.interval_s = interval_s
+
+    def sample(self, bound: Bound, *, target_s: float, pair: str = "", side: str = ""
+               ) -> tuple[FoldedStacks, object]:
+        """Loop an already bound side under pyinstrument: stacks below the marker (with the call
+        count) and the pyinstrument session cut to the timed calls."""
+        from pyinstrument import Profiler as PyiProfiler
+
+        prof = PyiProfiler(interval=self.interval_s, async_mode="disabled")
+        prof.start()
+        try:
+            stats = runner.loop(bound, target_s=target_s, pair=pair, side=side)
+        finally:
+            session = prof.stop()
+        session = _cut_session(session, stats.timed_s)
+        folded = FoldedStacks.from_pyinstrument(session, FrameNamer()).below(runner.MARKER)
+        folded.calls = stats.calls
+        return folded, session
+
+    def collect(self, pair, side, size, *, seed, target_s, workdir):
+        from pyinstrument.renderers import HTMLRenderer, SpeedscopeRenderer as PyiSpeedscope
+
+        profile, session = self.run(pair, side, size, seed=seed, target_s=target_s)
+        paths = [atomic_write_text(workdir / "pyinstrument.html", HTMLRenderer().render(session)),
+                 atomic_write_text(workdir / "pyinstrument.speedscope.json",
+                                   PyiSpeedscope().render(session))]
+        return profile, paths
+
+
+def _cut_session(session, timed_s: float):
+    """The session with only the samples inside the timed calls, each stack rooted at the marker."""
+    records = []
+    for stack, t in session.frame_records:
+        for i, ident in enumerate(stack):
+            if _is_marker_identifier(ident):
+                records.append((stack[i:], t))
+                break
+    cut = copy.copy(session)
+    cut.frame_records = records
+    cut.sample_count = len(records)
+    cut.duration = timed_s
+    return cut
+
+
+class CProfileProfiler(InProcessProfiler):
+    """cProfile in this process, enabled only around each timed call (deterministic, with overhead)."""
+
+    name = "cprofile"
+
+    def sample(self, bound: Bound, *, target_s: float, pair: str = "", side: str = ""
+               ) -> tuple[FoldedStacks, cProfile.Profile]:
+        """Loop an already bound side under cProfile: derived stacks below the marker and the profile."""
+        prof = cProfile.Profile()
+
+        @contextmanager
+        def enabled() -> Iterator[None]:
+            prof.enable()
+            try:
+                yield
+            finally:
+                prof.disable()
+
+        stats = runner.loop(bound, target_s=target_s, around=enabled, pair=pair, side=side)
+        prof.create_stats()
+        folded = FoldedStacks.from_pstats(pstats.Stats(prof).stats, root=_is_marker_key,
+                                          namer=FrameNamer())
+        folded.calls = stats.calls
+        return folded, prof
+
+    def collect(self, pair, side, size, *, seed, target_s, workdir):
+        profile, prof = self.run(pair, side, size, seed=seed, target_s=target_s)
+        workdir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".cprofile.", suffix=".tmp", dir=workdir)
+        os.close(fd)
+        try:
+            prof.dump_stats(tmp)
+            path = atomic_move(tmp, workdir / "cprofile.prof")
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return profile, [path]
+
+
+class PySpyProfiler(Profiler):
+    """py-spy sampling a child process at ``rate`` Hz (see :mod:`profiling.pyspy`)."""
+
+    name = "py-spy"
+
+    def __init__(self, rate: int = 1000, pair_module: Optional[str] = None) -> None:
+        self.rate = rate
+        self.interval_s = 1.0 / rate
+        self.pair_module = pair_module
+
+    def collect(self, pair, side, size, *, seed, target_s, workdir):
+        rec = pyspy.record(pair, side, size, seconds=target_s, seed=seed, rate=self.rate,
+                           pair_module=self.pair_module)
+        namer = FrameNamer(rec.module_files)
+        folded = FoldedStacks.from_pyspy_raw(rec.raw, rate=rec.rate, namer=namer).below(runner.MARKER)
+        folded.samples = int(round(folded.total * rec.rate))
+        folded.calls = rec.calls
+        raw_path = atomic_write_text(workdir / "py-spy.raw.txt", rec.raw)
+        return SideProfile(pair.name, side, self.name, size, folded, pair.size_unit,
+                           rec.description), [raw_path]
+
+
+PROFILER_NAMES = ("pyinstrument", "py-spy", "cprofile")
+
+
+def make_profiler(name: str, *, rate: int = 1000, pair_module: Optional[str] = None) -> Profiler:
+    """The profiler called ``name`` sampling at ``rate`` Hz (pyinstrument: every 1/rate s); an
+    unknown name is a one-line error listing the known ones."""
+    if isinstance(rate, bool) or not isinstance(rate, int) or not 1 <= rate <= 10_000:
+        raise PairbenchError(f"rate: must be an integer from 1 to 10000 samples per second, got {rate!r}")
+    if name == "pyinstrument":
+        return PyinstrumentProfiler(1.0 / rate)
+    if name == "cprofile":
+        return CProfileProfiler()
+    if name == "py-spy":
+        return PySpyProfiler(rate=rate, pair_module=pair_module)
+    raise PairbenchError(f"profiler: unknown {name!r} (choose from {', '.join(PROFILER_NAMES)})")
