@@ -148,9 +148,9 @@ class _Lists:
     def insert_pair(self, level: int, f1: float, r1: int, f2: float, r2: int) -> None:
         """File the two new points of one cut side (scipy's DIRInsertList, one pass).
 
-        All goes after equal values except one case: when ``f1 < head <= f2`` fails only by
-        ``f2 == head`` (``f1 <= f2``), scipy links ``pos1 -> pos2 -> head``, i.e. ``pos2``
-        before the entries equal to the head.
+        All goes after equal values except one case: when ``f1 < head`` and ``f1 <= f2 ==
+        head``, scipy links ``pos1 -> pos2 -> head``: ``pos2`` goes before the entries equal to
+        the head. (:meth:`file_divided` is the same, inlined for a whole iteration.)
         """
         top = self.head(level)
         self.insert(level, f1, r1)
@@ -159,6 +159,49 @@ class _Lists:
             self._push(level, f2, self._before, r2)
         else:
             self.insert(level, f2, r2)
+
+    def file_divided(self, rects: list[int], rect_level: list[int], rect_value: list[float],
+                     maxi: list[int], pair_level: list[int], f_plus: list[float],
+                     f_minus: list[float], first: int) -> None:
+        """File one iteration's divided rectangles, in scipy's order: for each, take it out of
+        its list, file its side pairs (pair ``q`` is rects ``first + 2q``, ``first + 2q + 1``)
+        as :meth:`insert_pair`, then file it at its new level as :meth:`insert`."""
+        heaps, seq = self.heaps, self.seq
+        push, pop = heapq.heappush, heapq.heappop
+        after, before = self._after, self._before
+        start = 0
+        for r, count in enumerate(maxi):
+            seq[rects[r]] = 0
+            for q in range(start, start + count):
+                level, f1, f2 = pair_level[q], f_plus[q], f_minus[q]
+                r1 = first + 2 * q
+                h = heaps.get(level)
+                if h is None:
+                    h = heaps[level] = []
+                while h and seq[h[0][2]] != h[0][1]:
+                    pop(h)
+                after += 1
+                s1 = after
+                if h and not (f2 < f1) and f1 < h[0][0] and f2 == h[0][0]:
+                    before -= 1
+                    s2 = before
+                else:
+                    after += 1
+                    s2 = after
+                seq[r1] = s1
+                seq[r1 + 1] = s2
+                push(h, (f1, s1, r1))
+                push(h, (f2, s2, r1 + 1))
+            start += count
+            after += 1
+            level, rect = rect_level[r], rects[r]
+            seq[rect] = after
+            h = heaps.get(level)
+            if h is None:
+                heaps[level] = [(rect_value[r], after, rect)]
+            else:
+                push(h, (rect_value[r], after, rect))
+        self._after, self._before = after, before
 
     def near_ties(self, level: int, tol: float = 1e-13) -> list[int]:
         """The entries after the head whose value is within ``tol`` of it (DIRDoubleInsert)."""
@@ -193,21 +236,52 @@ def _ieee_div(num: float, den: float) -> float:
         return math.copysign(math.inf, num) * math.copysign(1.0, den)
 
 
-def choose(heads: list[tuple[int, float, int]], levels: list[float], minf: float, eps: float) -> list[int]:
-    """Indices into ``heads`` (level, value, rect; ascending level) that DIRChoose keeps."""
-    m = len(heads)
-    f = [h[1] for h in heads]
-    d = [levels[h[0]] for h in heads]
+def choose(f: list[float], d: list[float], minf: float, eps: float) -> list[int]:
+    """Positions of the heads that scipy's DIRChoose keeps (``f``: head values, ``d``: their size
+    measures, largest rectangle first). Same decisions, bit for bit, as scipy's O(m^2) loops.
+
+    A head is dropped when a larger head's value is not above it (scipy: a slope <= 0 to a larger
+    head); the heads that survive that (a "staircase", usually a handful) are checked in full.
+    """
+    m = len(f)
     a = minf - eps * abs(minf)
     b = minf - 0.0
     threshold = a if a < b else b
+    sizes_ok = all(d[i] > d[i + 1] for i in range(m - 1)) and (m == 0 or d[-1] > 0.0)
+    if not sizes_ok:                      # sizes underflowed (absurd depths): scipy's loops as is
+        return _choose_loops(f, d, threshold, range(m))
+    staircase = []
+    low = math.inf
+    for j in range(m):
+        fj = f[j]
+        # with d[i] > d[j] > 0, (f[i] - f[j]) / (d[i] - d[j]) <= 0 exactly when f[i] - f[j] <= 0
+        if j == 0 or low > fj or (low == fj and math.isinf(fj)):
+            staircase.append(j)
+        if fj < low:
+            low = fj
+    # Slopes to larger heads off the staircase are never below the slope to the staircase head
+    # that beats them (correctly rounded -, / are monotone), so the minimum over the staircase
+    # is scipy's minimum over all larger heads, bit for bit.
+    return _choose_loops(f, d, threshold, staircase, staircase)
+
+
+def _choose_loops(f: list[float], d: list[float], threshold: float, candidates,
+                  larger=None) -> list[int]:
+    """scipy's DIRChoose loops over ``candidates`` (the others already known to be dropped);
+    the slopes to larger heads run over ``larger`` (default: all of them)."""
+    m = len(f)
     keep = [False] * m
-    for j in range(m - 1, -1, -1):
+    for j in reversed(candidates):
         fj, dj = f[j], d[j]
         lower = math.inf
         dropped = False
-        for i in range(j):
-            h2 = _ieee_div(f[i] - fj, d[i] - dj)
+        for i in (range(j) if larger is None else larger):
+            if i >= j:
+                break
+            try:
+                h2 = (f[i] - fj) / (d[i] - dj)
+            except ZeroDivisionError:
+                h2 = _ieee_div(f[i] - fj, d[i] - dj)
             if h2 <= 0.0:
                 dropped = True
                 break
@@ -218,7 +292,10 @@ def choose(heads: list[tuple[int, float, int]], levels: list[float], minf: float
         greater = 0.0
         for i in range(j + 1, m):
             if keep[i]:
-                h2 = _ieee_div(f[i] - fj, d[i] - dj)
+                try:
+                    h2 = (f[i] - fj) / (d[i] - dj)
+                except ZeroDivisionError:
+                    h2 = _ieee_div(f[i] - fj, d[i] - dj)
                 if h2 <= 0.0:
                     dropped = True
                     break
@@ -226,8 +303,8 @@ def choose(heads: list[tuple[int, float, int]], levels: list[float], minf: float
                     greater = h2
         if dropped:
             continue
-        # scipy's C only drops a head with ``greater > lower`` when it writes a log file
-        # (``if (logfile) goto L60;`` once the fprintf was commented out); it never does.
+        # scipy's C drops a head with ``greater > lower`` only when it writes a log file
+        # (``if (logfile) goto L60;`` once the fprintf there was commented out): never, here.
         if greater <= lower and fj - lower * dj > threshold:
             continue
         keep[j] = True
@@ -235,8 +312,8 @@ def choose(heads: list[tuple[int, float, int]], levels: list[float], minf: float
 
 
 class DirectRun:
-    """One DIRECT run over the unit cube; ``fun`` maps an ``(m, d)`` array of unit-cube points
-    (already scaled to the user's box by this class) to ``m`` float64 values."""
+    """One DIRECT run over the unit cube of the box ``[lb, ub]``; ``evaluate`` maps an ``(m, d)``
+    array of points of the box to ``m`` float64 values (NaN already read as +inf)."""
 
     def __init__(self, evaluate: Callable[[np.ndarray], np.ndarray], lb: np.ndarray, ub: np.ndarray, *,
                  maxfun: int, eps: float, locally_biased: bool, maxiter: int, f_min: float,
@@ -259,7 +336,7 @@ class DirectRun:
         self.fglper = f_min_rtol if f_min != -math.inf else 0.0
         self.divfactor = 1.0 if f_min == 0.0 else abs(f_min)
         self.thirds, self.levels = size_tables(n, self.jones, self.maxdeep)
-        self.levels_list = self.levels.tolist()
+        self.thirds_list, self.levels_list = self.thirds.tolist(), self.levels.tolist()
         cap = max(64, self.maxf + self.maxf // 2 + 2 * n + 2)
         self.C = np.empty((cap, n))
         self.L = np.zeros((cap, n), dtype=np.int64)
@@ -287,12 +364,6 @@ class DirectRun:
     def _evaluate_unit(self, P: np.ndarray) -> np.ndarray:
         return self.evaluate((P + self.xs2) * self.xs1)
 
-    def _track_best(self, first: int, values: np.ndarray) -> None:
-        pos = int(np.argmin(values))
-        if values[pos] < self.minf:
-            self.minf = float(values[pos])
-            self.minpos = first + pos
-
     # -- one batch: sample the chosen rectangles, evaluate, divide, file ------------------------
     def _divide(self, rects: np.ndarray, with_centres: bool = False) -> None:
         """Sample, evaluate (one call) and divide ``rects`` in order; ``with_centres`` evaluates
@@ -301,16 +372,16 @@ class DirectRun:
         Lr = self.L[rects]
         shortest = Lr.min(axis=1)
         longest = Lr == shortest[:, None]
-        ri, di = np.nonzero(longest)                   # one pair per long side, rect-major
+        ri, di = np.nonzero(longest)                 # one pair per long side, rect-major
         npairs = ri.size
-        base = self.C[rects[ri]]
-        delta = self.thirds[shortest + 1][ri]
-        pick = np.arange(npairs)
-        P = np.empty((2 * npairs, n))
-        P[0::2] = base
-        P[1::2] = base
-        P[2 * pick, di] = base[pick, di] + delta
-        P[2 * pick + 1, di] = base[pick, di] - delta
+        side_pos = np.cumsum(longest, axis=1)        # 1-based position of a long side in its rect
+        maxi = side_pos[:, -1]
+        pos_in_rect = side_pos[ri, di] - 1
+        # points c + delta, c - delta per long side; x + (-delta) is exactly x - delta
+        P = np.repeat(self.C[rects[ri]], 2, axis=0)
+        step = np.repeat(self.thirds[shortest + 1][ri], 2)
+        step[1::2] *= -1.0
+        P[np.arange(2 * npairs), np.repeat(di, 2)] += step
 
         first = self.count
         self._reserve(2 * npairs)
@@ -324,67 +395,66 @@ class DirectRun:
         else:
             values = self._evaluate_unit(P)
         self.nfev += values.size
-        self._track_best(first, values)
+        best = int(values.argmin())
+        if values[best] < self.minf:
+            self.minf, self.minpos = float(values[best]), first + best
 
+        # cut order inside each rect: by min(f+, f-), ties by side index (lexsort is stable)
         f_plus, f_minus = values[0::2], values[1::2]
         w = np.where(f_minus < f_plus, f_minus, f_plus)
-        order = np.argsort(w, kind="stable")
-        order = order[np.argsort(ri[order], kind="stable")]
-        maxi = longest.sum(axis=1)
-        start = np.concatenate(([0], np.cumsum(maxi)[:-1]))
         rank = np.empty(npairs, dtype=np.int64)
-        rank[order] = np.arange(npairs) - start[ri[order]]
+        rank[np.lexsort((w, ri))] = pos_in_rect
         rank_of_side = np.full(Lr.shape, n, dtype=np.int64)
         rank_of_side[ri, di] = rank
         pair_len = Lr[ri] + (rank_of_side[ri] <= rank[:, None])
-        rect_len = Lr + longest
 
         new = slice(first, first + 2 * npairs)
         self.C[new] = P
         self.L[new] = np.repeat(pair_len, 2, axis=0)
         self.F[new] = values
-        self.L[rects] = rect_len
+        self.L[rects] = Lr + longest
         self.count += 2 * npairs
 
-        pair_level = rect_levels(pair_len, self.jones).tolist()
-        rect_level = rect_levels(rect_len, self.jones).tolist()
-        fp, fm = f_plus.tolist(), f_minus.tolist()
-        rect_value = self.F[rects].tolist()
-        rect_ids = rects.tolist()
-        lists = self.lists
-        p = 0
-        for r, count in enumerate(maxi.tolist()):
-            lists.remove(rect_ids[r])
-            for q in range(p, p + count):
-                lists.insert_pair(pair_level[q], fp[q], first + 2 * q, fm[q], first + 2 * q + 1)
-            p += count
-            lists.insert(rect_level[r], rect_value[r], rect_ids[r])
+        # levels: a pair keeps its rect's shortest length k unless all long sides were cut
+        last = rank == maxi[ri] - 1
+        if self.jones:
+            pair_level = shortest[ri] + last
+            rect_level = shortest + 1
+        else:
+            pair_level = np.where(last, (shortest[ri] + 1) * n,
+                                  shortest[ri] * n + (n - maxi[ri]) + rank + 1)
+            rect_level = (shortest + 1) * n
+        self.lists.file_divided(rects.tolist(), rect_level.tolist(), self.F[rects].tolist(),
+                                maxi.tolist(), pair_level.tolist(), f_plus.tolist(),
+                                f_minus.tolist(), first)
 
     # -- the run -----------------------------------------------------------------------------
     def _chosen(self) -> list[tuple[int, int]]:
         """(rect, level) to divide this iteration, in scipy's order."""
-        lists = self.lists
-        heads = []
-        for level in sorted(lists.heaps):
-            top = lists.head(level)
-            if top is not None:
-                heads.append((level, top[0], top[2]))
-        kept = choose(heads, self.levels_list, self.minf, self.eps)
-        chosen = [(heads[j][2], heads[j][0]) for j in kept]
+        heaps, seq = self.lists.heaps, self.lists.seq
+        pop = heapq.heappop
+        levels = self.levels_list
+        heads, values, sizes = [], [], []
+        for level in sorted(heaps):
+            h = heaps[level]
+            while h and seq[h[0][2]] != h[0][1]:
+                pop(h)
+            if h:
+                heads.append((h[0][2], level))
+                values.append(h[0][0])
+                sizes.append(levels[level])
+            else:
+                del heaps[level]
+        chosen = [heads[j] for j in choose(values, sizes, self.minf, self.eps)]
         if self.jones == 0:
-            extra = []
-            for rect, level in chosen:
-                for tie in lists.near_ties(level):
-                    extra.append((tie, level))
-            chosen.extend(extra)
+            chosen += [(tie, level) for _, level in list(chosen)
+                       for tie in self.lists.near_ties(level)]
         return chosen
 
     def run(self) -> tuple[np.ndarray, float, int, int, int]:
         """Run to a stop; return (x, fun, nfev, nit, status)."""
-        n = self.n
         self.C[0] = 0.5
         self.count = 1
-        self.lists.seq[0] = 0
         self._divide(np.array([0]), with_centres=True)
 
         status = 2
@@ -414,11 +484,14 @@ class DirectRun:
         return x, self.minf, self.nfev, t, status
 
     def _stop_after_iteration(self) -> int:
-        best = self.L[self.minpos : self.minpos + 1]
+        lengths = self.L[self.minpos].tolist()
+        n, k = self.n, min(lengths)
+        volume_level = k * n + sum(1 for v in lengths if v != k)  # lengths are k or k + 1
+        size_level = k if self.jones else volume_level
         top = self.maxdeep                       # scipy reads past its tables there; 3**-top ~ 0
-        if self.thirds[min(int(rect_levels(best, 0)[0]), top)] <= self.volper:
+        if self.thirds_list[min(volume_level, top)] <= self.volper:
             return 4
-        if self.levels[min(int(rect_levels(best, self.jones)[0]), top)] <= self.sigmaper:
+        if self.levels_list[min(size_level, top)] <= self.sigmaper:
             return 5
         if (self.minf - self.fglobal) / self.divfactor <= self.fglper:
             return 3
