@@ -13,7 +13,7 @@ from types import ModuleType
 from typing import Iterator
 
 import pytest
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
@@ -341,6 +341,18 @@ class TestOptimized(DedupStoreContract):
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
             assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
             assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30_000
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(st.one_of(st.text(max_size=4), st.integers(), st.none(), st.binary(max_size=2),
+                              st.sampled_from(["\ud800", "ok", "é"]))))
+    def test_fast_batch_check_agrees_with_the_reference_check(self, sigs: list) -> None:
+        def outcome(check):
+            try:
+                return check(iter(sigs))
+            except (TypeError, ValueError) as exc:
+                return type(exc), str(exc)
+
+        assert outcome(opt_mod.checked_sigs) == outcome(ref_mod.check_sigs)
 
     def test_forked_child_opens_its_own_connection(self, tmp_path: Path) -> None:
         """SQLite connections must not cross a fork: a child re-opens, leaving the parent's alone."""
