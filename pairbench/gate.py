@@ -134,7 +134,7 @@ def optimized_slope(pair: Pair, opts: GateOptions) -> float:
     sw = m.sweep(aa, pair.sizes[-1], pair.sizes, seed=opts.seed, samples=samples, sweep_samples=samples,
                  max_time_s=10.0)
     sizes = [p.size for p in sw.points]
-    by_min = m.loglog_slope(sizes, [min(p.optimized_samples + p.reference_samples) for p in sw.points])
+    by_min = m.loglog_slope(sizes, [min(p.optimized_samples_s + p.reference_samples_s) for p in sw.points])
     return min(sw.optimized_slope, by_min)
 
 
