@@ -14,14 +14,16 @@ and then divided and filed in scipy's order. What has to be retraced exactly:
 * the "level" of a rectangle (DIRECT-L: ``k = min(length)``; DIRECT: ``k * d + #short sides``)
   and one list per level, sorted by value, whose head is the level's candidate. Equal values
   keep scipy's order: a new entry goes after the entries equal to it, except one case of its
-  pair insertion (see :meth:`_Lists.insert_pair`), which goes before them. Each entry gets a
+  pair insertion (see :meth:`_Lists.file_divided`), which goes before them. Each entry gets a
   sequence number (after: a rising counter; before: a falling negative one) and a level's list
   is ordered by ``(value, seq)``: a heap per level, entries of rectangles since divided dropped
   lazily;
 * the choice of potentially optimal heads (DIRChoose: scanned from the smallest level up, a
-  head is dropped when a larger head is not worse, when the slopes to the surviving smaller
-  heads and to all larger heads leave no Lipschitz constant, or when ``f - K * size`` misses
-  ``minf - eps * |minf|``), plus, for the original DIRECT, the heads' near-ties (``1e-13``);
+  head is dropped when a larger head is not worse, or when the least slope ``K`` to a larger
+  head is at least the largest slope to a kept smaller one and ``f - K * size`` misses
+  ``minf - eps * |minf|``; scipy's C never drops a head whose slopes leave no ``K`` at all: that
+  drop only happens there when a log file is written), plus, for the original DIRECT, the
+  heads' near-ties (``1e-13``);
 * best point: the first point (in evaluation order) strictly below the best so far;
 * the stops after each iteration, in scipy's order (volume, length measure, ``f_min``, budget),
   Jones' eps update for ``eps < 0``, and scipy's sizing of ``maxfun`` / ``maxiter``.
@@ -93,17 +95,6 @@ def size_tables(n: int, jones: int, maxdeep: int) -> tuple[np.ndarray, np.ndarra
     return thirds, levels
 
 
-def rect_levels(lengths: np.ndarray, jones: int) -> np.ndarray:
-    """The level of each rectangle (row of side-length exponents), as scipy's DIRGetlevel."""
-    k = lengths.min(axis=1)
-    if jones:
-        return k
-    n = lengths.shape[1]
-    first = lengths[:, 0]
-    p = (lengths == first[:, None]).sum(axis=1)
-    return np.where(k == first, k * n + n - p, k * n + p)
-
-
 class _Lists:
     """One value-sorted list per level (scipy's anchor/point lists), as lazily pruned heaps."""
 
@@ -116,56 +107,18 @@ class _Lists:
     def grow(self, capacity: int) -> None:
         self.seq.extend([0] * (capacity - len(self.seq)))
 
-    def head(self, level: int):
-        """The first live entry ``(value, seq, rect)`` of a level's list, or None."""
-        h = self.heaps.get(level)
-        if h is None:
-            return None
-        seq = self.seq
-        while h and seq[h[0][2]] != h[0][1]:
-            heapq.heappop(h)
-        if not h:
-            del self.heaps[level]
-            return None
-        return h[0]
-
-    def remove(self, rect: int) -> None:
-        self.seq[rect] = 0
-
-    def _push(self, level: int, value: float, seq: int, rect: int) -> None:
-        self.seq[rect] = seq
-        h = self.heaps.get(level)
-        if h is None:
-            self.heaps[level] = [(value, seq, rect)]
-        else:
-            heapq.heappush(h, (value, seq, rect))
-
-    def insert(self, level: int, value: float, rect: int) -> None:
-        """File after the entries of equal value (scipy's DIRInsert)."""
-        self._after += 1
-        self._push(level, value, self._after, rect)
-
-    def insert_pair(self, level: int, f1: float, r1: int, f2: float, r2: int) -> None:
-        """File the two new points of one cut side (scipy's DIRInsertList, one pass).
-
-        All goes after equal values except one case: when ``f1 < head`` and ``f1 <= f2 ==
-        head``, scipy links ``pos1 -> pos2 -> head``: ``pos2`` goes before the entries equal to
-        the head. (:meth:`file_divided` is the same, inlined for a whole iteration.)
-        """
-        top = self.head(level)
-        self.insert(level, f1, r1)
-        if top is not None and not (f2 < f1) and f1 < top[0] and f2 == top[0]:
-            self._before -= 1
-            self._push(level, f2, self._before, r2)
-        else:
-            self.insert(level, f2, r2)
-
     def file_divided(self, rects: list[int], rect_level: list[int], rect_value: list[float],
                      maxi: list[int], pair_level: list[int], f_plus: list[float],
                      f_minus: list[float], first: int) -> None:
-        """File one iteration's divided rectangles, in scipy's order: for each, take it out of
-        its list, file its side pairs (pair ``q`` is rects ``first + 2q``, ``first + 2q + 1``)
-        as :meth:`insert_pair`, then file it at its new level as :meth:`insert`."""
+        """File one iteration's divided rectangles, in scipy's order (DIRInsertList).
+
+        For each rect: take it out of its list; file its side pairs in side order (pair ``q`` is
+        rects ``first + 2q`` (c + delta, value ``f_plus[q]``) and ``first + 2q + 1``); then file
+        the rect itself at its new level. Everything goes after the entries of equal value
+        except one case: when ``f1 < head`` and ``f1 <= f2 == head`` (``head``: the level's first
+        value at that moment), scipy links ``pos1 -> pos2 -> head``, so ``pos2`` goes before the
+        entries equal to the head.
+        """
         heaps, seq = self.heaps, self.seq
         push, pop = heapq.heappush, heapq.heappop
         after, before = self._after, self._before
@@ -209,7 +162,7 @@ class _Lists:
         if not h:
             return []
         seq = self.seq
-        popped = [heapq.heappop(h)]            # the head, live (head() was called)
+        popped = [heapq.heappop(h)]            # the head, live (_chosen pruned the top)
         f_head = popped[0][0]
         ties: list[int] = []
         while h:
@@ -241,7 +194,10 @@ def choose(f: list[float], d: list[float], minf: float, eps: float) -> list[int]
     measures, largest rectangle first). Same decisions, bit for bit, as scipy's O(m^2) loops.
 
     A head is dropped when a larger head's value is not above it (scipy: a slope <= 0 to a larger
-    head); the heads that survive that (a "staircase", usually a handful) are checked in full.
+    head); only the heads that survive that (a "staircase") go through scipy's loops, which then
+    see the same slopes as over all heads: a slope to a head off the staircase is never below
+    the slope to the staircase head that beats it (correctly rounded - and / are monotone), so
+    every minimum and maximum is scipy's, bit for bit.
     """
     m = len(f)
     a = minf - eps * abs(minf)
@@ -249,7 +205,7 @@ def choose(f: list[float], d: list[float], minf: float, eps: float) -> list[int]
     threshold = a if a < b else b
     sizes_ok = all(d[i] > d[i + 1] for i in range(m - 1)) and (m == 0 or d[-1] > 0.0)
     if not sizes_ok:                      # sizes underflowed (absurd depths): scipy's loops as is
-        return _choose_loops(f, d, threshold, range(m))
+        return _choose_loops(f, d, threshold)
     staircase = []
     low = math.inf
     for j in range(m):
@@ -259,25 +215,21 @@ def choose(f: list[float], d: list[float], minf: float, eps: float) -> list[int]
             staircase.append(j)
         if fj < low:
             low = fj
-    # Slopes to larger heads off the staircase are never below the slope to the staircase head
-    # that beats them (correctly rounded -, / are monotone), so the minimum over the staircase
-    # is scipy's minimum over all larger heads, bit for bit.
-    return _choose_loops(f, d, threshold, staircase, staircase)
+    kept = _choose_loops([f[j] for j in staircase], [d[j] for j in staircase], threshold)
+    return [staircase[c] for c in kept]
 
 
-def _choose_loops(f: list[float], d: list[float], threshold: float, candidates,
-                  larger=None) -> list[int]:
-    """scipy's DIRChoose loops over ``candidates`` (the others already known to be dropped);
-    the slopes to larger heads run over ``larger`` (default: all of them)."""
+def _choose_loops(f: list[float], d: list[float], threshold: float) -> list[int]:
+    """scipy's DIRChoose loops: heads from the smallest up; ``lower`` / ``greater`` are the
+    least slope to a larger head and the largest slope to a kept smaller head."""
     m = len(f)
     keep = [False] * m
-    for j in reversed(candidates):
+    kept: list[int] = []                  # kept positions, smallest head first
+    for j in range(m - 1, -1, -1):
         fj, dj = f[j], d[j]
         lower = math.inf
         dropped = False
-        for i in (range(j) if larger is None else larger):
-            if i >= j:
-                break
+        for i in range(j):
             try:
                 h2 = (f[i] - fj) / (d[i] - dj)
             except ZeroDivisionError:
@@ -290,17 +242,16 @@ def _choose_loops(f: list[float], d: list[float], threshold: float, candidates,
         if dropped:
             continue
         greater = 0.0
-        for i in range(j + 1, m):
-            if keep[i]:
-                try:
-                    h2 = (f[i] - fj) / (d[i] - dj)
-                except ZeroDivisionError:
-                    h2 = _ieee_div(f[i] - fj, d[i] - dj)
-                if h2 <= 0.0:
-                    dropped = True
-                    break
-                if h2 > greater:
-                    greater = h2
+        for i in kept:
+            try:
+                h2 = (f[i] - fj) / (d[i] - dj)
+            except ZeroDivisionError:
+                h2 = _ieee_div(f[i] - fj, d[i] - dj)
+            if h2 <= 0.0:
+                dropped = True
+                break
+            if h2 > greater:
+                greater = h2
         if dropped:
             continue
         # scipy's C drops a head with ``greater > lower`` only when it writes a log file
@@ -308,6 +259,7 @@ def _choose_loops(f: list[float], d: list[float], threshold: float, candidates,
         if greater <= lower and fj - lower * dj > threshold:
             continue
         keep[j] = True
+        kept.append(j)
     return [j for j in range(m) if keep[j]]
 
 
@@ -343,6 +295,8 @@ class DirectRun:
         self.F = np.empty(cap)
         self.count = 0
         self.lists = _Lists(cap)
+        self._arange = np.arange(cap)                 # index / sign patterns, sliced per batch
+        self._signs = np.tile([1.0, -1.0], cap // 2 + 1)
         self.minf = math.inf
         self.minpos = 0
         self.nfev = 0
@@ -360,6 +314,8 @@ class DirectRun:
             new[: self.count] = old[: self.count]
             setattr(self, name, new)
         self.lists.grow(cap)
+        self._arange = np.arange(cap)
+        self._signs = np.tile([1.0, -1.0], cap // 2 + 1)
 
     def _evaluate_unit(self, P: np.ndarray) -> np.ndarray:
         return self.evaluate((P + self.xs2) * self.xs1)
@@ -372,19 +328,15 @@ class DirectRun:
         Lr = self.L[rects]
         shortest = Lr.min(axis=1)
         longest = Lr == shortest[:, None]
-        ri, di = np.nonzero(longest)                 # one pair per long side, rect-major
+        ri, di = longest.nonzero()                   # one pair per long side, rect-major
         npairs = ri.size
-        side_pos = np.cumsum(longest, axis=1)        # 1-based position of a long side in its rect
-        maxi = side_pos[:, -1]
-        pos_in_rect = side_pos[ri, di] - 1
-        # points c + delta, c - delta per long side; x + (-delta) is exactly x - delta
-        P = np.repeat(self.C[rects[ri]], 2, axis=0)
-        step = np.repeat(self.thirds[shortest + 1][ri], 2)
-        step[1::2] *= -1.0
-        P[np.arange(2 * npairs), np.repeat(di, 2)] += step
+        self._reserve(2 * npairs)
+        # c + delta, c - delta per long side (x + (-delta) is exactly x - delta)
+        P = self.C[rects[ri].repeat(2)]
+        P[self._arange[: 2 * npairs], di.repeat(2)] += (
+            self.thirds[shortest + 1][ri].repeat(2) * self._signs[: 2 * npairs])
 
         first = self.count
-        self._reserve(2 * npairs)
         if with_centres:
             all_values = self._evaluate_unit(np.concatenate([self.C[rects], P]))
             k = rects.size
@@ -399,34 +351,37 @@ class DirectRun:
         if values[best] < self.minf:
             self.minf, self.minpos = float(values[best]), first + best
 
-        # cut order inside each rect: by min(f+, f-), ties by side index (lexsort is stable)
-        f_plus, f_minus = values[0::2], values[1::2]
-        w = np.where(f_minus < f_plus, f_minus, f_plus)
+        # cut order inside each rect: by min(f+, f-), ties by side index (lexsort is stable);
+        # rank = position in that order (pairs of a rect are contiguous, from ri.searchsorted)
+        pairs = values.reshape(npairs, 2)
+        order = np.lexsort((pairs.min(axis=1), ri))
         rank = np.empty(npairs, dtype=np.int64)
-        rank[np.lexsort((w, ri))] = pos_in_rect
+        rank[order] = self._arange[:npairs]
+        rank -= ri.searchsorted(ri)
         rank_of_side = np.full(Lr.shape, n, dtype=np.int64)
         rank_of_side[ri, di] = rank
         pair_len = Lr[ri] + (rank_of_side[ri] <= rank[:, None])
 
-        new = slice(first, first + 2 * npairs)
-        self.C[new] = P
-        self.L[new] = np.repeat(pair_len, 2, axis=0)
-        self.F[new] = values
+        stop = first + 2 * npairs
+        self.C[first:stop] = P
+        self.L[first:stop] = pair_len.repeat(2, axis=0)
+        self.F[first:stop] = values
         self.L[rects] = Lr + longest
-        self.count += 2 * npairs
+        self.count = stop
 
         # levels: a pair keeps its rect's shortest length k unless all long sides were cut
+        maxi = np.bincount(ri, minlength=rects.size)
+        k_pair = shortest[ri]
         last = rank == maxi[ri] - 1
         if self.jones:
-            pair_level = shortest[ri] + last
+            pair_level = k_pair + last
             rect_level = shortest + 1
         else:
-            pair_level = np.where(last, (shortest[ri] + 1) * n,
-                                  shortest[ri] * n + (n - maxi[ri]) + rank + 1)
+            pair_level = np.where(last, (k_pair + 1) * n, k_pair * n + (n - maxi[ri]) + rank + 1)
             rect_level = (shortest + 1) * n
         self.lists.file_divided(rects.tolist(), rect_level.tolist(), self.F[rects].tolist(),
-                                maxi.tolist(), pair_level.tolist(), f_plus.tolist(),
-                                f_minus.tolist(), first)
+                                maxi.tolist(), pair_level.tolist(), pairs[:, 0].tolist(),
+                                pairs[:, 1].tolist(), first)
 
     # -- the run -----------------------------------------------------------------------------
     def _chosen(self) -> list[tuple[int, int]]:
