@@ -342,7 +342,7 @@ class TestOptimized(DedupStoreContract):
             assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
             assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30_000
 
-    @settings(max_examples=200, deadline=None)
+    @settings(max_examples=100, deadline=None)
     @given(st.lists(st.one_of(st.text(max_size=4), st.integers(), st.none(), st.binary(max_size=2),
                               st.sampled_from(["\ud800", "ok", "é"]))))
     def test_fast_batch_check_agrees_with_the_reference_check(self, sigs: list) -> None:

@@ -156,10 +156,10 @@ def open_cost(module: ModuleType, repeats: int = 5) -> dict[str, float]:
 
 
 # Floors: far above 1x (the ratio when the optimized side is swapped for the reference) and far
-# below what was measured on the 2-core dev VM (ext4): add_batch @100 ~470x, seen_batch @100 ~90x.
-# add_batch's speedup is mostly the reference's fsyncs: with the store on tmpfs (fsync free) it
-# fell to ~88x [70, 102], hence a floor of 30 that holds on any disk; seen_batch does not depend
-# on fsync (~90x on ext4 and tmpfs alike), floor 20.
+# below what was measured on the 2-core dev VM (ext4). add_batch's speedup is the reference's
+# fsyncs: ~470x @100 and 530-660x @1000 on a quiet disk, thousands when other processes load the
+# disk, and ~90-110x with the store on tmpfs (fsync free): a floor of 30 holds on any disk.
+# seen_batch does not depend on fsync (~85-100x @100 on ext4 and tmpfs alike): floor 20.
 PAIRS = [
     Pair(
         name="dedup_store.add_batch",
