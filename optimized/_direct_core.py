@@ -71,20 +71,25 @@ def c_budget(maxfun: int, maxiter: int, n: int) -> tuple[int, int, int]:
 
 @functools.lru_cache(maxsize=32)
 def size_tables(n: int, jones: int, maxdeep: int) -> tuple[np.ndarray, np.ndarray]:
-    """``thirds[i] = 1/3**i`` and the size measure ``levels[level]``, computed as scipy does."""
-    thirds = np.zeros(maxdeep + 1)
-    levels = np.zeros(maxdeep + 1)
+    """``thirds[i] = 1/3**i`` and the size measure ``levels[level]``, computed as scipy does.
+
+    scipy sizes them ``maxdeep + 1``; past ``3**-i`` underflowing (i ~ 650) every entry is 0.0,
+    so they stop at ``800 * (n + 1)`` here and lookups beyond read 0.0 (see :func:`size_at`).
+    """
+    size = min(maxdeep, 800 * (n + 1)) + 1
+    thirds = np.zeros(size)
+    levels = np.zeros(size)
     help2 = 3.0
-    for i in range(1, maxdeep + 1):
+    for i in range(1, size):
         thirds[i] = 1.0 / help2
         help2 *= 3.0
     thirds[0] = 1.0
     if jones == 0:
         w = [math.sqrt((n - j) + j / 9.0) * 0.5 for j in range(n)]
         help2 = 1.0
-        for i in range(1, maxdeep // n + 2):     # scipy stops at maxdeep // n rows; the tail
-            for j in range(n):                   # it leaves unset is filled the same way here
-                if (i - 1) * n + j <= maxdeep:
+        for i in range(1, size // n + 2):        # rows of n entries, 1/3 smaller each row
+            for j in range(n):
+                if (i - 1) * n + j < size:
                     levels[(i - 1) * n + j] = w[j] / help2
             help2 *= 3.0
     else:
@@ -93,6 +98,11 @@ def size_tables(n: int, jones: int, maxdeep: int) -> tuple[np.ndarray, np.ndarra
     thirds.flags.writeable = False
     levels.flags.writeable = False
     return thirds, levels
+
+
+def size_at(table: list[float], index: int) -> float:
+    """``table[index]``, 0.0 past its end (where scipy's entries have underflowed to 0.0)."""
+    return table[index] if index < len(table) else 0.0
 
 
 class _Lists:
@@ -289,7 +299,7 @@ class DirectRun:
         self.divfactor = 1.0 if f_min == 0.0 else abs(f_min)
         self.thirds, self.levels = size_tables(n, self.jones, self.maxdeep)
         self.thirds_list, self.levels_list = self.thirds.tolist(), self.levels.tolist()
-        cap = max(64, self.maxf + self.maxf // 2 + 2 * n + 2)
+        cap = min(max(64, self.maxf + self.maxf // 2 + 2 * n + 2), 1 << 14)  # grows on demand
         self.C = np.empty((cap, n))
         self.L = np.zeros((cap, n), dtype=np.int64)
         self.F = np.empty(cap)
@@ -334,7 +344,7 @@ class DirectRun:
         # c + delta, c - delta per long side (x + (-delta) is exactly x - delta)
         P = self.C[rects[ri].repeat(2)]
         P[self._arange[: 2 * npairs], di.repeat(2)] += (
-            self.thirds[shortest + 1][ri].repeat(2) * self._signs[: 2 * npairs])
+            self.thirds.take(shortest + 1, mode="clip")[ri].repeat(2) * self._signs[: 2 * npairs])
 
         first = self.count
         if with_centres:
@@ -397,7 +407,7 @@ class DirectRun:
             if h:
                 heads.append((h[0][2], level))
                 values.append(h[0][0])
-                sizes.append(levels[level])
+                sizes.append(size_at(levels, level))
             else:
                 del heaps[level]
         chosen = [heads[j] for j in choose(values, sizes, self.minf, self.eps)]
@@ -443,10 +453,9 @@ class DirectRun:
         n, k = self.n, min(lengths)
         volume_level = k * n + sum(1 for v in lengths if v != k)  # lengths are k or k + 1
         size_level = k if self.jones else volume_level
-        top = self.maxdeep                       # scipy reads past its tables there; 3**-top ~ 0
-        if self.thirds_list[min(volume_level, top)] <= self.volper:
+        if size_at(self.thirds_list, volume_level) <= self.volper:
             return 4
-        if self.levels_list[min(size_level, top)] <= self.sigmaper:
+        if size_at(self.levels_list, size_level) <= self.sigmaper:
             return 5
         if (self.minf - self.fglobal) / self.divfactor <= self.fglper:
             return 3

@@ -18,15 +18,20 @@ The objective
     DIRECT sees it; ``+inf`` and ``-inf`` are kept as they are.
 
 Result (a ``scipy.optimize.OptimizeResult``)
-    ``x`` (d,) the best point found, ``fun`` its value (the lowest seen; ``inf`` when every value
-    was NaN/inf), ``nfev`` evaluations made, ``nit`` scipy's iteration counter, ``status`` scipy's
-    return code, ``success`` (``status > 2``: a tolerance stop), ``message``.
+    ``x`` (d,) the best point found (the first point that reached the lowest value), ``fun`` its
+    value (``inf`` when every value was NaN/inf), ``nfev`` evaluations made, ``nit`` scipy's
+    iteration counter, ``status`` scipy's return code, ``success``, ``message``.
 
 Stops (checked after each whole iteration, so ``nfev`` may pass ``maxfun``: scipy overshoots)
     ``nfev > maxfun`` (status 1; scipy's C code rounds an odd ``maxfun`` down to even),
-    ``maxiter`` reached (2), ``(fun - f_min) / max-ish(|f_min|)`` within ``f_min_rtol`` when
-    ``f_min`` is given (3), the best point's box volume ``<= vol_tol`` of the unit cube (4), its
-    side-length measure ``<= len_tol`` (5).
+    ``maxiter`` reached (status 2; ``nit`` then reads ``max(maxiter, 2)``: scipy counts the
+    start as iteration 1), ``(fun - f_min) / (|f_min| or 1) <= f_min_rtol`` when ``f_min`` is
+    given (3), the volume of the best point's box ``<= vol_tol`` (unit cube = 1) (4), its side
+    length measure ``<= len_tol`` (5). ``success`` is ``status > 2``.
+
+Known quirk kept (it is scipy's run): DIRECT's "potentially optimal" test is looser than the
+textbook one: scipy's C drops a candidate whose slopes admit no Lipschitz constant only when it
+writes a log file, which ``scipy.optimize.direct`` never does.
 
 Errors (message naming the argument)
     ``fun_batch`` not callable -> ``TypeError``; ``fun_batch`` returning the wrong shape, or values

@@ -144,6 +144,33 @@ def test_same_run_as_scipy_with_many_ties(locally_biased):
             assert same_run(ref, opt), f"{describe(ref)} != {describe(opt)}"
 
 
+def test_documented_difference_when_scipy_gives_up_on_ties():
+    """scipy's original DIRECT can hold 5000 chosen rectangles; past that (near-ties within
+    1e-13 pile up at the optimum) it stops with status -6 and returns as ``x`` the last point it
+    evaluated, not the best one (``fun`` is the best value). The optimized side stops at the
+    same place with the same ``fun``, ``nfev``, ``nit`` and status, and returns the best point."""
+    kwargs = dict(maxfun=10**6, maxiter=60, len_tol=0.0, vol_tol=0.0, eps=0.0, locally_biased=False)
+    evaluated = []
+
+    def spy(X):
+        evaluated.append(X[-1].copy())
+        return sphere(X)
+
+    ref = reference_side.minimize(spy, [(-1.0, 1.3)], **kwargs)
+    opt = optimized_side.minimize(sphere, [(-1.0, 1.3)], **kwargs)
+    assert ref.status == opt.status == -6
+    assert (ref.fun, ref.nfev, ref.nit, ref.message) == (opt.fun, opt.nfev, opt.nit, opt.message)
+    assert np.array_equal(ref.x, evaluated[-1])                       # scipy: the last point
+    assert sphere(opt.x[None])[0] < sphere(ref.x[None])[0]            # ours: the best one
+    assert sphere(opt.x[None])[0] == pytest.approx(opt.fun, abs=1e-20)
+
+
+def test_optimized_does_not_size_its_store_by_maxfun():
+    """A huge budget (scipy would allocate ~1 GiB) costs nothing until points are sampled."""
+    r = optimized_side.minimize(sphere, [(-1.0, 1.0)] * 2, maxfun=10**9, maxiter=10**8, len_tol=1e-3)
+    assert r.status == 5 and r.nfev < 1000
+
+
 def quadratic(centre: np.ndarray, scale: np.ndarray):
     def fun(X):
         total = np.zeros(X.shape[0])
