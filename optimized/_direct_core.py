@@ -305,8 +305,7 @@ class DirectRun:
         self.F = np.empty(cap)
         self.count = 0
         self.lists = _Lists(cap)
-        self._arange = np.arange(cap)                 # index / sign patterns, sliced per batch
-        self._signs = np.tile([1.0, -1.0], cap // 2 + 1)
+        self._arange = np.arange(cap)                 # 0, 1, 2, ... sliced per batch
         self.minf = math.inf
         self.minpos = 0
         self.nfev = 0
@@ -325,7 +324,6 @@ class DirectRun:
             setattr(self, name, new)
         self.lists.grow(cap)
         self._arange = np.arange(cap)
-        self._signs = np.tile([1.0, -1.0], cap // 2 + 1)
 
     def _evaluate_unit(self, P: np.ndarray) -> np.ndarray:
         return self.evaluate((P + self.xs2) * self.xs1)
@@ -340,11 +338,14 @@ class DirectRun:
         longest = Lr == shortest[:, None]
         ri, di = longest.nonzero()                   # one pair per long side, rect-major
         npairs = ri.size
+        k_pair = shortest[ri]
         self._reserve(2 * npairs)
-        # c + delta, c - delta per long side (x + (-delta) is exactly x - delta)
+        # c + delta, then c - delta, per long side
         P = self.C[rects[ri].repeat(2)]
-        P[self._arange[: 2 * npairs], di.repeat(2)] += (
-            self.thirds.take(shortest + 1, mode="clip")[ri].repeat(2) * self._signs[: 2 * npairs])
+        delta = self.thirds.take(k_pair + 1, mode="clip")
+        pick = self._arange[:npairs]
+        P[0::2][pick, di] += delta
+        P[1::2][pick, di] -= delta
 
         first = self.count
         if with_centres:
@@ -381,8 +382,7 @@ class DirectRun:
 
         # levels: a pair keeps its rect's shortest length k unless all long sides were cut
         maxi = np.bincount(ri, minlength=rects.size)
-        k_pair = shortest[ri]
-        last = rank == maxi[ri] - 1
+        last = rank == (maxi - 1)[ri]
         if self.jones:
             pair_level = k_pair + last
             rect_level = shortest + 1

@@ -131,9 +131,9 @@ def evaluate_batch(fun_batch: FunBatch, X: np.ndarray) -> np.ndarray:
     if values.shape != (X.shape[0],):
         raise ValueError(f"fun_batch: must return shape ({X.shape[0]},) for X of shape {X.shape}, "
                          f"got shape {values.shape}")
-    nan = np.isnan(values)
-    if nan.any():
-        values = np.where(nan, np.inf, values)
+    total = float(values.sum())
+    if total != total:                      # a NaN somewhere (or inf - inf): read NaN as +inf
+        values = np.where(np.isnan(values), np.inf, values)
     return values
 
 
