@@ -166,8 +166,10 @@ class Hotspots:
         f = p.folded
         lines = [f"# Hot spots: {p.pair}, {p.side} ({p.profiler})", "",
                  f"**Where the time goes:** {self.verdict()}.", ""]
-        facts = [f"size {p.size} {p.size_unit}"
-                 + (f" ({p.description})" if p.description and p.description != f"{p.size} {p.size_unit}" else "")]
+        facts = []
+        if p.size > 0:
+            facts.append(f"size {p.size} {p.size_unit}" + (
+                f" ({p.description})" if p.description and p.description != f"{p.size} {p.size_unit}" else ""))
         if f.calls:
             facts.append(f"{f.calls:,} timed calls, {format_seconds(self.total_s)} per call")
         if f.samples:

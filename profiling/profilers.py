@@ -177,6 +177,7 @@ class CProfileProfiler(InProcessProfiler):
         os.close(fd)
         try:
             prof.dump_stats(tmp)
+            os.chmod(tmp, 0o644)
             path = atomic_move(tmp, workdir / "cprofile.prof")
         except BaseException:
             if os.path.exists(tmp):

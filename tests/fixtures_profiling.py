@@ -4,7 +4,7 @@ Tests pass them directly; the py-spy child finds them through ``--pair-module
 tests.fixtures_profiling``.
 
 - ``profiling_fixture.compute``: three pure-Python stages; the optimized side keeps ``parse``,
-  makes ``crunch`` 3x slower and ``tidy`` ~16x faster (one frame of each flame-diff colour). It is
+  makes ``crunch`` 6x slower and ``tidy`` ~4x faster (one frame of each flame-diff colour). It is
   stateful: its reset runs ``reset_state`` untimed before every call, which no profile may show.
 - ``profiling_fixture.sqlite``: a commit per row (reference) against one ``executemany``
   transaction (optimized), on a throwaway SQLite file with ``synchronous=OFF`` so it stays fast.

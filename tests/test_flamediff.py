@@ -38,21 +38,27 @@ def hue(fill: str) -> str:
 # -- the fixture pair, end to end ------------------------------------------------------------------
 @pytest.mark.slow
 def test_fixture_pair_slower_frame_is_red_unchanged_grey_faster_blue(tmp_path):
-    # alpha 0.001: an unchanged frame turns colour by chance at most 1 time in 1000; 10 runs per
-    # side: a changed frame stays under it even when one run of a side is thrown off by a noisy
-    # neighbour (the exact test gives p < 0.001 with up to 8 of the 100 pairs of runs inverted)
-    paths = flamediff_pair(COMPUTE, size=5_000, runs=10, min_samples=60, alpha=0.001,
-                           out=tmp_path / "diff.svg", png=tmp_path / "diff.png")
-    assert [p.name for p in paths] == ["diff.svg", "diff.folded", "diff.md", "diff.png"]
-    frames = svg_frames(tmp_path / "diff.svg")
+    # alpha 0.001: an unchanged frame turns colour by chance at most 1 time in 1000, so `parse`
+    # (the same code on both sides) must be grey in every attempt. Noise only ever greys a frame
+    # out (a neighbour stalling one run of a loaded 2-core machine), so the changed frames get up
+    # to three attempts to show their colour; 10 runs per side keep p < 0.001 even with 8 of the
+    # 100 pairs of runs inverted.
     alias = "profiling_fixture"
+    for attempt in range(3):
+        paths = flamediff_pair(COMPUTE, size=5_000, runs=10, min_samples=60, alpha=0.001,
+                               out=tmp_path / "diff.svg", png=tmp_path / "diff.png")
+        frames = svg_frames(tmp_path / "diff.svg")
+        assert hue(frames[f"{alias}.parse"]["fill"]) == "grey", frames[f"{alias}.parse"]["title"]
+        if hue(frames[f"{alias}.crunch"]["fill"]) == "red" and hue(frames[f"{alias}.tidy"]["fill"]) == "blue":
+            break
+    else:
+        pytest.fail("crunch (6x slower) / tidy (4x faster) not red / blue in 3 attempts:\n"
+                    + frames[f"{alias}.crunch"]["title"] + "\n" + frames[f"{alias}.tidy"]["title"])
+    assert [p.name for p in paths] == ["diff.svg", "diff.folded", "diff.md", "diff.png"]
     # frames from both sides, aligned under one side-neutral name
     assert {f"{alias}.process", f"{alias}.parse", f"{alias}.crunch", f"{alias}.tidy",
             f"{alias}.tidy_fast_helper"} <= set(frames)
     assert not any(name.startswith("tests.fixture_profiling_") for name in frames)
-    assert hue(frames[f"{alias}.crunch"]["fill"]) == "red"       # made 3x slower
-    assert hue(frames[f"{alias}.parse"]["fill"]) == "grey"       # the same code on both sides
-    assert hue(frames[f"{alias}.tidy"]["fill"]) == "blue"        # made ~16x faster
     helper = frames[f"{alias}.tidy_fast_helper"]
     assert helper["hatched"] and not frames[f"{alias}.tidy"]["hatched"]  # only the optimized side has it
     title = frames[f"{alias}.crunch"]["title"]

@@ -89,7 +89,6 @@ def test_cprofile_verdict_counts_calls_per_item_on_a_sqlite_pair(tmp_path):
     assert "| calls per call |" in hot
 
 
-@pytest.mark.slow
 def test_pyspy_writes_svg_speedscope_and_raw_stacks(tmp_path):
     paths = profile_pair(COMPUTE, impl="reference", profiler="py-spy", size=SMALL, out_dir=tmp_path,
                          min_samples=150)
@@ -103,7 +102,6 @@ def test_pyspy_writes_svg_speedscope_and_raw_stacks(tmp_path):
     assert "Hottest lines" in hot  # py-spy keeps the line the top frame was running
 
 
-@pytest.mark.slow
 def test_pyspy_child_errors_come_back_as_one_line(tmp_path):
     with pytest.raises(PairbenchError, match=r"^py-spy child: --pair-module: cannot import") as err:
         profile_pair(COMPUTE, impl="reference", profiler="py-spy", size=SMALL, out_dir=tmp_path,
@@ -178,20 +176,14 @@ def test_a_side_that_raises_is_one_line(tmp_path):
 
 
 # -- a real registered pair, when one has landed ------------------------------------------------
-def _registered() -> list[Pair]:
-    try:
-        return select()
-    except PairbenchError:
-        return []
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not _registered(), reason="no pair registered yet")
-def test_pyinstrument_on_a_registered_pair(tmp_path):
-    pairs = _registered()
+@pytest.mark.parametrize("profiler", ["pyinstrument", "cprofile", "py-spy"])
+def test_each_profiler_on_a_registered_pair(tmp_path, profiler):
+    pairs = [p for p in select() if p.source == "builtin"]
+    if not pairs:
+        pytest.skip("no built-in pair registered yet")
     pair = next((p for p in pairs if p.name.startswith("config_cache")), pairs[0])
     size = pair.quick_size or min(pair.sizes)
-    paths = profile_pair(pair, impl="reference", profiler="pyinstrument", size=size, out_dir=tmp_path,
+    paths = profile_pair(pair, impl="reference", profiler=profiler, size=size, out_dir=tmp_path,
                          duration=0.3)
     folded = FoldedStacks.read(next(p for p in paths if p.suffix == ".folded"))
     frames = {f for stack in folded.stacks for f in stack}
@@ -268,6 +260,24 @@ def test_frame_names_are_module_and_qualname():
     assert namer.cprofile(code.co_filename, code.co_firstlineno, "to_text") == \
         "profiling.collapsed.FoldedStacks.to_text"
     assert namer.module_of("<frozen importlib._bootstrap>") == "importlib._bootstrap"
+
+
+def test_prof2svg_converts_a_prof_file_from_a_named_root(tmp_path):
+    from profiling.prof2svg import convert_prof, main
+
+    prof = cProfile.Profile()
+    prof.runcall(_program)
+    prof.dump_stats(tmp_path / "run.prof")
+    paths = convert_prof(tmp_path / "run.prof", root="_program", out_dir=tmp_path / "out")
+    assert [p.name for p in paths] == ["run.folded", "run.svg", "run.hotspots.md"]
+    folded = FoldedStacks.read(paths[0])
+    assert {s[0] for s in folded.stacks} == {f"{__name__}._light_caller", f"{__name__}._heavy_caller"}
+    ET.parse(paths[1])
+    assert "of _program time is in" in paths[2].read_text()
+    with pytest.raises(PairbenchError, match="root: no function named 'nope'"):
+        convert_prof(tmp_path / "run.prof", root="nope")
+    (tmp_path / "bad.prof").write_text("not a profile")
+    assert main([str(tmp_path / "bad.prof")]) == 2
 
 
 # -- renderers -----------------------------------------------------------------------------------
