@@ -1,0 +1,164 @@
+"""Persistent study workers: the objective that runs in-process, and the worker-process entry point.
+
+A worker (the calling process when ``workers=1``, a spawned process each otherwise) keeps for the
+whole study what the reference pays per trial: the imported modules, the candles (with several
+workers, one copy in ``multiprocessing.shared_memory`` that every worker maps), the parsed config
+(``config_cache``), the compiled trade tracker (numba, compiled or cache-loaded once), one open
+``NoDupeGuard`` and a ``{signature: value}`` cache that answers duplicate parameters without a
+backtest (primed from the trial files of earlier runs on resume).
+
+Processes coordinate only through the Optuna storage (which hands out trial numbers) and the
+shared signature store, so a worker on another machine with the same storage URL and its own
+copy of the candles joins the same study in the same way (:func:`run_worker`).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from importlib import import_module
+from multiprocessing import shared_memory
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Mapping, Optional
+
+import numpy as np
+
+from reference import _strategy as strategy
+from reference.study import (COMPONENTS, GUARD_FILE, RESULTS_DIR, TRIALS_DIR, Tally, components_of,
+                             open_storage, quiet_optuna, trial_record, values_by_signature)
+
+
+class Objective:
+    """One trial without a new process: sign, answer duplicates from memory, else backtest here."""
+
+    def __init__(self, modules: Mapping[str, ModuleType], config_path: str, workdir: Path,
+                 space: Mapping[str, Any], candles: strategy.Candles, tally: Tally) -> None:
+        self.modules = modules
+        self.config_path = config_path
+        self.space = space
+        self.candles = candles
+        self.tally = tally
+        self.trials_dir = workdir / TRIALS_DIR
+        self.results_dir = workdir / RESULTS_DIR
+        self.guard = modules["dedup_store"].NoDupeGuard(workdir / GUARD_FILE)
+        self.values = values_by_signature(modules["trial_loading"].load_trials(self.trials_dir))
+        self.n_resumed = len(self.values)
+        self._cfg: Any = None
+        self._settings: Optional[strategy.Settings] = None
+        self._signature = modules["param_signature"].param_signature
+        self._save_trial = modules["trial_loading"].save_trial
+
+    def settings(self) -> strategy.Settings:
+        """The backtest settings of the config (re-derived only when the loader hands a new dict)."""
+        cfg = self.modules["config_cache"].get_default_config(self.config_path)
+        if cfg is not self._cfg:
+            self._cfg, self._settings = cfg, strategy.settings_from(cfg)
+        return self._settings
+
+    def __call__(self, trial: Any) -> float:
+        params = strategy.canonical_params(strategy.suggest(trial, self.space), self.space)
+        sig = self._signature(params)
+        value = self.values.get(sig)
+        duplicate = value is not None or self.guard.seen(sig)
+        backtested = value is None
+        if backtested:
+            value = self.backtest(params, sig)
+            self.values[sig] = value
+        self._save_trial(self.trials_dir, trial_record(trial, params, sig, value, duplicate))
+        if not duplicate:
+            self.guard.add(sig)
+        self.tally.count(trial.number, params, value, duplicate, backtested)
+        return value
+
+    def backtest(self, params: dict, sig: str) -> float:
+        settings = self.settings()
+        value, payload = strategy.backtest(self.candles, params, settings,
+                                           self.modules["trade_tracker"].track_trades)
+        payload["signature"] = sig
+        self.modules["results_lookup"].write_result(self.results_dir, settings.symbol, settings.timeframe,
+                                                    payload)
+        return value
+
+    def close(self) -> None:
+        self.guard.close()
+
+
+# -- candles in shared memory ------------------------------------------------------------------
+def share_candles(candles: strategy.Candles) -> shared_memory.SharedMemory:
+    """One shared block holding close, high, low (rows of a (3, T) float64 array)."""
+    n = candles.close.shape[0]
+    block = shared_memory.SharedMemory(create=True, size=3 * n * 8)
+    rows = np.ndarray((3, n), dtype=np.float64, buffer=block.buf)
+    for i, series in enumerate(candles):
+        rows[i] = series
+    del rows
+    return block
+
+
+def attach_candles(name: str, n_bars: int) -> tuple[shared_memory.SharedMemory, strategy.Candles]:
+    """Map the shared block ``name``: candles as read-only views, no copy."""
+    block = shared_memory.SharedMemory(name=name)
+    rows = np.ndarray((3, n_bars), dtype=np.float64, buffer=block.buf)
+    rows.flags.writeable = False
+    return block, strategy.Candles(rows[0], rows[1], rows[2])
+
+
+# -- worker processes --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WorkerTask:
+    """What a worker process needs (picklable: module names, not modules)."""
+
+    index: int
+    n_trials: int
+    config_path: str
+    workdir: str
+    storage: str
+    study_name: str
+    seed: int
+    space: dict
+    shm_name: str
+    n_bars: int
+    modules: tuple  # ((component, module name), ...)
+
+
+def run_worker(task: WorkerTask, candles: Optional[strategy.Candles] = None) -> dict:
+    """Join the study in ``task.storage`` and run ``task.n_trials`` trials of it.
+
+    Candles come from the shared block ``task.shm_name`` unless given (a worker on another
+    machine builds its own with ``reference._strategy.market_candles``). Returns the counters and
+    the trials run.
+    """
+    block = None
+    if candles is None:
+        block, candles = attach_candles(task.shm_name, task.n_bars)
+    try:
+        tally = _optimize(task, candles)
+    finally:
+        del candles
+        if block is not None:
+            try:
+                block.close()
+            except BufferError:  # a view still alive (a traceback holds it): the exit unmaps it
+                pass
+    return {"duplicates": tally.duplicates, "backtests": tally.backtests, "trials": tally.trials,
+            "pid": os.getpid()}
+
+
+def _optimize(task: WorkerTask, candles: strategy.Candles) -> Tally:
+    import optuna
+
+    modules = components_of("optimized", {name: import_module(mod) for name, mod in task.modules})
+    tally = Tally()
+    with quiet_optuna():
+        study = optuna.load_study(study_name=task.study_name, storage=open_storage(task.storage),
+                                  sampler=optuna.samplers.TPESampler(seed=task.seed + task.index))
+        objective = Objective(modules, task.config_path, Path(task.workdir), task.space, candles, tally)
+        try:
+            study.optimize(objective, n_trials=task.n_trials)
+        finally:
+            objective.close()
+    return tally
+
+
+def module_names(modules: Mapping[str, ModuleType]) -> tuple:
+    return tuple((name, modules[name].__name__) for name in COMPONENTS)

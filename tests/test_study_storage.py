@@ -1,0 +1,165 @@
+"""study scale-out on Optuna's own storage: 4 worker processes x 25 trials, nothing lost.
+
+Against a real PostgreSQL server and against the journal file. The ``postgres_url`` fixture
+uses ``$PAIRBENCH_PG_URL`` when it is set (a SQLAlchemy URL such as
+``postgresql+psycopg://postgres@127.0.0.1:5432/pairbench``); otherwise it starts a throwaway
+cluster (``initdb`` + ``pg_ctl`` of the newest PostgreSQL found, as the ``postgres`` user when
+run as root, on a free local port, fsync off) for the session and removes it at the end. It
+skips only when no server binaries exist.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Iterator, Optional
+
+import optuna
+import pytest
+
+from optimized import study as opt_mod
+from reference.config_cache import Config
+
+N_BARS = 300  # a cheap objective: the test is about the storage, not the backtest
+WORKERS, PER_WORKER = 4, 25
+
+
+def postgres_bin() -> Optional[Path]:
+    """The folder of ``initdb`` / ``pg_ctl``: on PATH, else Debian's newest /usr/lib/postgresql/N/bin."""
+    found = shutil.which("initdb") and shutil.which("pg_ctl")
+    if found:
+        return Path(os.path.realpath(found)).parent
+    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+                      key=lambda p: int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0)
+    return Path(versions[-1]).parent if versions else None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ThrowawayCluster:
+    """A PostgreSQL cluster in a temporary folder, owned by ``postgres`` when we are root."""
+
+    def __init__(self, bindir: Path) -> None:
+        self.bindir = bindir
+        self.port = free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="pairbench-pg-"))
+        self.data = self.root / "data"
+        self.log = self.root / "server.log"
+        self.user = "postgres" if os.geteuid() == 0 else None
+        if self.user:
+            entry = pwd.getpwnam(self.user)
+            os.chown(self.root, entry.pw_uid, entry.pw_gid)
+
+    def run(self, *argv: str) -> None:
+        command = [os.fspath(self.bindir / argv[0]), *argv[1:]]
+        if self.user:
+            command = ["runuser", "-u", self.user, "--", *command]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            log = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
+            raise RuntimeError(f"{' '.join(argv[:2])} failed ({done.returncode}): {done.stderr.strip()}\n{log}")
+
+    def start(self) -> str:
+        self.run("initdb", "-D", os.fspath(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self.run("pg_ctl", "-D", os.fspath(self.data), "-o", options, "-l", os.fspath(self.log),
+                 "-w", "-t", "60", "start")
+        self.run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "pairbench")
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/pairbench"
+
+    def stop(self) -> None:
+        try:
+            if (self.data / "postmaster.pid").exists():
+                self.run("pg_ctl", "-D", os.fspath(self.data), "-m", "immediate", "-w", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL database URL: ``$PAIRBENCH_PG_URL``, or a throwaway cluster for the session."""
+    given = os.environ.get("PAIRBENCH_PG_URL")
+    if given:
+        yield given
+        return
+    bindir = postgres_bin()
+    if bindir is None:
+        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) found and PAIRBENCH_PG_URL is not set")
+    cluster = ThrowawayCluster(bindir)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> str:
+    path = tmp_path / "config.json"
+    path.write_text(Config().model_dump_json(), encoding="utf-8")
+    return os.fspath(path)
+
+
+def assert_none_lost(storage: str, study_name: str, report, expected: int) -> None:
+    """Exactly ``expected`` complete trials, numbered 0..expected-1 once each, all reported."""
+    study = optuna.load_study(study_name=study_name, storage=opt_mod.open_storage(storage))
+    trials = study.get_trials(deepcopy=False)
+    assert len(trials) == expected
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    assert sorted(t.number for t in trials) == list(range(expected))
+    assert report.n_trials == expected and report.n_total_trials == expected
+    assert sorted(t["number"] for t in report.trials) == list(range(expected))
+    assert report.n_backtests + report.n_duplicates >= expected  # a racing duplicate may be backtested
+    assert report.best_value == max(t.value for t in trials)
+
+
+@pytest.mark.slow
+def test_four_workers_on_postgresql(postgres_url: str, config: str, tmp_path: Path) -> None:
+    name = f"scale-{uuid.uuid4().hex[:8]}"
+    report = opt_mod.run_study(config, n_trials=WORKERS * PER_WORKER, workdir=tmp_path / "w",
+                               storage=postgres_url, workers=WORKERS, n_bars=N_BARS, study_name=name)
+    assert_none_lost(postgres_url, name, report, WORKERS * PER_WORKER)
+    assert len(list((tmp_path / "w" / "trials").glob("*.json"))) == WORKERS * PER_WORKER
+
+
+@pytest.mark.slow
+def test_four_workers_on_the_journal_file(config: str, tmp_path: Path) -> None:
+    report = opt_mod.run_study(config, n_trials=WORKERS * PER_WORKER, workdir=tmp_path / "w",
+                               workers=WORKERS, n_bars=N_BARS)
+    assert report.storage == os.fspath(tmp_path / "w" / "optuna-journal.log")
+    assert_none_lost(report.storage, report.study_name, report, WORKERS * PER_WORKER)
+
+
+@pytest.mark.slow
+def test_workers_resume_on_postgresql(postgres_url: str, config: str, tmp_path: Path) -> None:
+    """A second run with workers continues the numbering and reuses the first run's trials."""
+    name = f"resume-{uuid.uuid4().hex[:8]}"
+    space = {"fast": [4, 6], "slow": [20, 30], "stop": [0.02]}
+    first = opt_mod.run_study(config, n_trials=4, workdir=tmp_path / "w", storage=postgres_url, workers=2,
+                              n_bars=N_BARS, study_name=name, space=space)
+    second = opt_mod.run_study(config, n_trials=4, workdir=tmp_path / "w", storage=postgres_url, workers=2,
+                               n_bars=N_BARS, study_name=name, space=space)
+    assert sorted(t["number"] for t in second.trials) == [4, 5, 6, 7]
+    earlier = {json.dumps(t["params"], sort_keys=True): t["value"] for t in first.trials}
+    assert second.n_resumed == len(earlier)
+    for trial in second.trials:  # a point of the first run is a duplicate, with the first run's value
+        key = json.dumps(trial["params"], sort_keys=True)
+        if key in earlier:
+            assert trial["duplicate"] and trial["value"] == earlier[key]
+    assert second.best_value >= first.best_value
+
+
+def test_closed_postgres_port_is_a_quick_one_line_error(config: str, tmp_path: Path) -> None:
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/pairbench"
+    with pytest.raises(opt_mod.StorageError, match="^storage: cannot open"):
+        opt_mod.run_study(config, n_trials=4, workdir=tmp_path / "w", storage=url, workers=2)
