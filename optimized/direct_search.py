@@ -7,6 +7,15 @@ all chosen rectangles at once), calls ``fun_batch`` once with them (``m`` = the 
 points, ``2 * d + 1`` for the start), then divides and files the rectangles in scipy's order.
 Same points in the same order, same stops: equal ``x``, ``fun``, ``nfev``, ``nit`` and
 ``status`` for the same arguments (see :mod:`optimized._direct_core` for what is retraced).
+Exactly equal as long as ``fun_batch`` gives a row the same value whatever the other rows of
+the batch (row-wise numpy is; a BLAS matmul over the batch may differ in the last bit, and then
+ties can break differently).
+
+Where the time goes: the geometry of an iteration (lengths, the sampled points, the cut order,
+the new sizes and levels) is a fixed number of numpy calls over all its rectangles; what stays
+in Python per new rectangle is one heap push into its level's list (scipy files entries one by
+one, and the order of equal values depends on that sequence) and the potentially-optimal test
+over the levels' heads (scipy's O(levels^2) loops, run over the few heads that can pass).
 
 Deliberate differences, outside the valid domain of the reference: where scipy's C code gives
 up because its fixed work arrays are full (over 5000 rectangles chosen in one iteration by the

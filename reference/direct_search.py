@@ -10,6 +10,7 @@ What it does
     ``locally_biased``) on ``fun_batch`` restricted to one point per call: scipy asks for ``x`` of
     shape ``(d,)`` and this module answers with ``fun_batch(x[None, :])[0]``. Every keyword is
     passed to scipy unchanged, so the run (points sampled, their order, the stop) is scipy's.
+    ``maxfun`` defaults to ``1000 * d`` (scipy's default).
 
 The objective
     ``fun_batch(X)`` takes ``X`` of shape ``(m, d)`` (float64, every row inside ``bounds``) and
