@@ -100,25 +100,44 @@ class PyinstrumentProfiler(InProcessProfiler):
 
     name = "pyinstrument"
 
-    def __init__(self, interval_s: float = runner.DEFAULT_INTERVAL_S) -> None:
+    def __init__(self, interval_s: float = runner.DEFAULT_INTERVAL_S, *, min_samples: int = 0,
+                 max_s: float = 60.0) -> None:
         self.interval_s = interval_s
+        self.min_samples = min_samples
+        self.max_s = max_s
 
     def sample(self, bound: Bound, *, target_s: float, pair: str = "", side: str = ""
                ) -> tuple[FoldedStacks, object]:
         """Loop an already bound side under pyinstrument: stacks below the marker (with the call
-        count) and the pyinstrument session cut to the timed calls."""
+        count) and the pyinstrument session cut to the timed calls.
+
+        pyinstrument samples at the first call or return after each interval, so a side that
+        sits in long C calls (a commit waiting on fsync) yields fewer samples than seconds /
+        interval: with ``min_samples`` set, the loop goes on until that many samples landed in
+        the timed calls, or until ``max(max_s, 10 * target_s)`` seconds of calls.
+        """
         from pyinstrument import Profiler as PyiProfiler
 
         prof = PyiProfiler(interval=self.interval_s, async_mode="disabled")
-        prof.start()
-        try:
-            stats = runner.loop(bound, target_s=target_s, pair=pair, side=side)
-        finally:
-            session = prof.stop()
-        session = _cut_session(session, stats.timed_s)
-        folded = FoldedStacks.from_pyinstrument(session, FrameNamer()).below(runner.MARKER)
-        folded.calls = stats.calls
-        return folded, session
+        calls, timed, remaining = 0, 0.0, target_s
+        cap = max(self.max_s, 10 * target_s)
+        while True:
+            prof.start()
+            try:
+                stats = runner.loop(bound, target_s=remaining, pair=pair, side=side)
+            finally:
+                session = prof.stop()  # pyinstrument combines it with the previous sessions
+            calls += stats.calls
+            timed += stats.timed_s
+            cut = _cut_session(session, timed)
+            got = cut.sample_count
+            if got >= self.min_samples or timed >= cap:
+                break
+            per_second = got / timed if got and timed > 0 else 1.0 / self.interval_s
+            remaining = min(cap - timed, 1.1 * (self.min_samples - got) / per_second)
+        folded = FoldedStacks.from_pyinstrument(cut, FrameNamer()).below(runner.MARKER)
+        folded.calls = calls
+        return folded, cut
 
     def collect(self, pair, side, size, *, seed, target_s, workdir):
         from pyinstrument.renderers import HTMLRenderer, SpeedscopeRenderer as PyiSpeedscope
@@ -211,13 +230,15 @@ class PySpyProfiler(Profiler):
 PROFILER_NAMES = ("pyinstrument", "py-spy", "cprofile")
 
 
-def make_profiler(name: str, *, rate: int = 1000, pair_module: Optional[str] = None) -> Profiler:
-    """The profiler called ``name`` sampling at ``rate`` Hz (pyinstrument: every 1/rate s); an
-    unknown name is a one-line error listing the known ones."""
+def make_profiler(name: str, *, rate: int = 1000, pair_module: Optional[str] = None,
+                  min_samples: int = 0) -> Profiler:
+    """The profiler called ``name`` sampling at ``rate`` Hz (pyinstrument: every 1/rate s, going
+    on until ``min_samples`` samples landed); an unknown name is a one-line error listing the
+    known ones."""
     if isinstance(rate, bool) or not isinstance(rate, int) or not 1 <= rate <= 10_000:
         raise PairbenchError(f"rate: must be an integer from 1 to 10000 samples per second, got {rate!r}")
     if name == "pyinstrument":
-        return PyinstrumentProfiler(1.0 / rate)
+        return PyinstrumentProfiler(1.0 / rate, min_samples=min_samples)
     if name == "cprofile":
         return CProfileProfiler()
     if name == "py-spy":

@@ -53,8 +53,10 @@ def profile_side(pair: Pair, side: str, *, profiler: str = "pyinstrument", size:
     check_pair(pair)
     runner.check_side(side)
     size = runner.resolve_size(pair, size)
-    prof = make_profiler(profiler, rate=rate, pair_module=pair_module)
-    target = runner.target_seconds(min_samples=min_samples, duration=duration, interval_s=prof.interval_s)
+    make_profiler(profiler, rate=rate)  # refuses a bad name or rate first
+    target = runner.target_seconds(min_samples=min_samples, duration=duration, interval_s=1.0 / rate)
+    prof = make_profiler(profiler, rate=rate, pair_module=pair_module,
+                         min_samples=0 if duration is not None else min_samples)
     side_dir = Path(out_dir) / pair_dir_name(pair.name) / side
     side_dir.mkdir(parents=True, exist_ok=True)
     profile, paths = prof.profile(pair, side, size, seed=seed, target_s=target, out_dir=side_dir)

@@ -16,7 +16,7 @@ from profiling import runner
 from profiling.collapsed import FoldedStacks, SideProfile
 from profiling.frames import FrameNamer, builtin_name
 from profiling.hotspots import Hotspots
-from profiling.session import profile_pair
+from profiling.session import profile_pair, profile_side
 from profiling.speedscope import SpeedscopeRenderer
 from profiling.svg import FlameGraphSVG, fit_label, tree_from_folded, write_flamegraph
 from tests.fixtures_profiling import COMPUTE, REFERENCE, SQLITE
@@ -87,6 +87,15 @@ def test_cprofile_verdict_counts_calls_per_item_on_a_sqlite_pair(tmp_path):
     # the top self frame is one of SQLite's C methods, called once per row
     assert "sqlite3.Connection." in verdict and "1 call per row" in verdict, verdict
     assert "| calls per call |" in hot
+
+
+def test_pyinstrument_loops_until_enough_samples_landed_in_long_c_calls(tmp_path):
+    # SQLite calls are long C calls: pyinstrument samples at most once per call, so the time
+    # target alone would fall short of the samples asked for
+    profile, _paths = profile_side(SQLITE, "reference", profiler="pyinstrument", size=40,
+                                   out_dir=tmp_path, min_samples=300)
+    assert profile.folded.samples >= 300
+    assert any(f.startswith("sqlite3.Connection.") for f in profile.folded.self_times())
 
 
 def test_pyspy_writes_svg_speedscope_and_raw_stacks(tmp_path):
