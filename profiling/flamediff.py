@@ -5,6 +5,10 @@ How it is made:
 1. One workload; both sides bound to it and called once untimed (warm-up). Then each side is
    profiled ``runs`` times (pyinstrument by default, or cProfile), the sides alternating and the
    order of each round flipped (ABBA), every run looped to ``min_samples`` intervals of timed calls.
+   pyinstrument takes each sample at the first function call or return after its 1 ms tick, so
+   a loop that calls nothing and lasts less than a tick lends its time to its neighbours; for
+   such code use ``profiler="cprofile"`` (exact attribution, but its per-call overhead inflates
+   frames that make many small calls, on both sides alike).
 2. Each run is normalised to time per call, and its frames are made side-neutral: a frame of the
    pair's reference or optimized module, or of any ``reference.``/``optimized.`` module, loses that
    prefix (``reference.dedup_store.NoDupeGuard.add`` and ``optimized.dedup_store.NoDupeGuard.add``
