@@ -72,13 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=_positive)
     p.add_argument("--samples", type=_positive, default=1000, help="profiler samples to collect (default 1000)")
     p.add_argument("--duration", type=float, help="profile for this many seconds instead of a sample count")
+    p.add_argument("--rate", type=_positive, default=1000, help="py-spy sampling rate in Hz (default 1000)")
     p.add_argument("--out", default="pairbench-out/profile", metavar="DIR")
 
     p = sub.add_parser("flamediff", help="differential flamegraph of reference vs optimized")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--size", type=_positive)
-    p.add_argument("--runs", type=_positive, default=5, help="profiles per side (default 5)")
+    p.add_argument("--runs", type=_positive, default=5, help="profiles per side (default 5, at least 4)")
+    p.add_argument("--profiler", choices=("pyinstrument", "cprofile"), default="pyinstrument")
     p.add_argument("--out", metavar="FILE.svg", help="output SVG (default pairbench-out/flamediff/NAME.svg)")
+    p.add_argument("--png", metavar="FILE.png", help="also draw the diff as a PNG")
 
     p = sub.add_parser("report", help="draw speedup history from asv results")
     p.add_argument("--results", default=".asv/results", metavar="DIR")
@@ -160,9 +163,13 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
     from profiling.session import profile_pair
 
+    from .progress import Progress
+
     (pair,) = _one(args.name)
-    paths = profile_pair(pair, impl=args.impl, profiler=args.profiler, size=args.size, out_dir=Path(args.out),
-                         min_samples=args.samples, duration=args.duration)
+    with Progress(0, "profiling") as bar:
+        paths = profile_pair(pair, impl=args.impl, profiler=args.profiler, size=args.size, out_dir=Path(args.out),
+                             min_samples=args.samples, duration=args.duration, seed=args.seed, rate=args.rate,
+                             progress=bar.tick)
     for path in paths:
         print(path)
     return 0
@@ -173,9 +180,14 @@ def cmd_flamediff(args: argparse.Namespace) -> int:
 
     from profiling.flamediff import flamediff_pair
 
+    from .progress import Progress
+
     (pair,) = _one(args.name)
-    out = Path(args.out) if args.out else Path("pairbench-out/flamediff") / f"{pair.name}.svg"
-    for path in flamediff_pair(pair, size=args.size, runs=args.runs, out=out):
+    out = Path(args.out) if args.out else None
+    with Progress(0, "flamediff") as bar:
+        paths = flamediff_pair(pair, size=args.size, runs=args.runs, out=out, profiler=args.profiler,
+                               seed=args.seed, png=Path(args.png) if args.png else None, progress=bar.tick)
+    for path in paths:
         print(path)
     return 0
 
