@@ -41,8 +41,9 @@ class Objective:
         self.trials_dir = workdir / TRIALS_DIR
         self.results_dir = workdir / RESULTS_DIR
         self.guard = modules["dedup_store"].NoDupeGuard(workdir / GUARD_FILE)
-        self.values = values_by_signature(modules["trial_loading"].load_trials(self.trials_dir))
-        self.n_resumed = len(self.values)
+        earlier = modules["trial_loading"].load_trials(self.trials_dir)  # a resume's trial files
+        self.values = values_by_signature(earlier)
+        self.n_resumed = len(earlier)
         self._cfg: Any = None
         self._settings: Optional[strategy.Settings] = None
         self._signature = modules["param_signature"].param_signature

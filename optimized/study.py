@@ -36,9 +36,9 @@ from types import ModuleType
 from typing import Any, Mapping, Optional
 
 from reference import _strategy as strategy
-from reference.study import (COMPONENTS, DEFAULT_STUDY_NAME, PathLike, Progress, StorageError,
+from reference.study import (COMPONENTS, DEFAULT_STUDY_NAME, TRIALS_DIR, PathLike, Progress, StorageError,
                              StudyReport, Tally, capped, check_arguments, check_space, components_of,
-                             finish_report, load_or_create_study, open_storage, prepare_workdir,
+                             finish_report, load_or_create_study, open_storage_in, prepare_workdir,
                              progress_callbacks, quiet_optuna, storage_spec)
 
 from optimized import _study_worker as worker
@@ -77,9 +77,8 @@ def run_study(config_path: PathLike, *, n_trials: int, workdir: PathLike, seed: 
     to_run = capped(n_trials, size)
     capped_from = n_trials if to_run < n_trials else None
 
-    folder.mkdir(parents=True, exist_ok=True)
     with quiet_optuna():
-        study = load_or_create_study(open_storage(spec), study_name, int(seed))
+        study = load_or_create_study(open_storage_in(spec, folder), study_name, int(seed))
         prepare_workdir(folder)
         candles = candles_for(n_bars)
         tally = Tally()
@@ -110,9 +109,7 @@ def _run_workers(study: Any, tally: Tally, modules: Mapping[str, ModuleType], *,
                  candles: strategy.Candles, workers: int, to_run: int,
                  progress: Optional[Progress]) -> int:
     """Spawn the worker processes, share the candles with them, gather their tallies."""
-    from reference.study import values_by_signature
-
-    n_resumed = len(values_by_signature(modules["trial_loading"].load_trials(folder / "trials")))
+    n_resumed = len(modules["trial_loading"].load_trials(folder / TRIALS_DIR))
     names = worker.module_names(modules)
     before = _finished(study) if progress else 0
     block = worker.share_candles(candles)

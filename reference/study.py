@@ -36,7 +36,8 @@ Semantics both sides share:
 - ``StudyReport``: ``best_params`` / ``best_value`` of the whole study (earlier runs included),
   ``n_trials`` run by this call, ``n_duplicates`` among them, ``n_backtests`` (trials that ran a
   backtest), ``trials`` (``number``, ``params``, ``value``, ``duplicate`` of this call's trials,
-  by number), ``n_total_trials`` (complete trials in the study), ``capped_from`` (the
+  by number), ``n_total_trials`` (complete trials in the study), ``n_resumed`` (trial files of
+  earlier runs found at the start, read with ``load_trials``), ``capped_from`` (the
   ``n_trials`` asked for when capped, else None), ``wall_s``, ``storage``, ``study_name``.
 - ``workers > 1``: here Optuna threads (``n_jobs``). The glob cannot tell two concurrent writers'
   results apart (the "newest" file may be another trial's), so the backtest-and-lookup step is
@@ -56,8 +57,9 @@ Bad input (refused before anything is written): ``config_path`` missing -> ``Fil
 naming it (a malformed config -> the config loader's ``ConfigError``); ``n_trials`` / ``workers``
 / ``n_bars`` not an int (``TypeError``) or < 1 (< 2 bars) -> ``ValueError`` naming them; ``seed``
 not an int -> ``TypeError``; ``workdir`` not a folder -> ``NotADirectoryError`` (a missing one is
-created); a bad ``space`` -> the ``grid_expansion`` error (empty list, step 0, low > high), a
-range without a step -> ``ValueError`` naming ``space[...]``; ``storage`` of another type ->
+created); a bad ``space`` -> the ``grid_expansion`` error naming ``spec[...]`` (empty list, step
+0, low > high, a range missing a key), a nested spec or an empty space -> ``ValueError`` naming
+``space``; ``components`` naming an unknown component -> ``ValueError``; ``storage`` of another type ->
 ``TypeError``; a storage that cannot be opened (unreachable server, bad URL) -> one-line
 :class:`StorageError` naming ``storage``, within :data:`CONNECT_TIMEOUT_S` seconds.
 """
@@ -260,6 +262,17 @@ def quiet_optuna() -> Iterator[None]:
         optuna.logging.set_verbosity(before)
 
 
+def open_storage_in(spec: str, workdir: Path) -> Any:
+    """Open the storage and create ``workdir``: a server first (an unreachable one leaves no
+    folder behind), a journal file after its folder exists."""
+    if "://" in spec:
+        storage = open_storage(spec)
+        workdir.mkdir(parents=True, exist_ok=True)
+        return storage
+    workdir.mkdir(parents=True, exist_ok=True)
+    return open_storage(spec)
+
+
 def load_or_create_study(storage: Any, study_name: str, seed: int) -> Any:
     import optuna
 
@@ -368,24 +381,25 @@ class _Objective:
         self.trials_dir = workdir / TRIALS_DIR
         self.results_dir = workdir / RESULTS_DIR
         self.market_path = workdir / MARKET_FILE
-        self.guard_path = workdir / GUARD_FILE
+        self.guard = modules["dedup_store"].NoDupeGuard(workdir / GUARD_FILE)
         self.backtest_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.guard.close()
 
     def __call__(self, trial: Any) -> float:
         m = self.modules
         params = strategy.canonical_params(strategy.suggest(trial, self.space), self.space)
         sig = m["param_signature"].param_signature(params)
         value: Optional[float] = None
-        with m["dedup_store"].NoDupeGuard(self.guard_path) as guard:
-            duplicate = guard.seen(sig)
+        duplicate = self.guard.seen(sig)
         if duplicate:  # answer from the trial files, reloaded
             value = value_by_signature(m["trial_loading"].load_trials(self.trials_dir), sig)
         backtested = value is None
         if backtested:
             value = self.backtest(params, sig)
         m["trial_loading"].save_trial(self.trials_dir, trial_record(trial, params, sig, value, duplicate))
-        with m["dedup_store"].NoDupeGuard(self.guard_path) as guard:
-            guard.add(sig)
+        self.guard.add(sig)
         self.tally.count(trial.number, params, value, duplicate, backtested)
         return value
 
@@ -442,16 +456,18 @@ def run_study(config_path: PathLike, *, n_trials: int, workdir: PathLike, seed: 
     settings = strategy.settings_from(modules["config_cache"].get_default_config(config_text))
     to_run = capped(n_trials, size)
 
-    folder.mkdir(parents=True, exist_ok=True)
     with quiet_optuna():
-        study = load_or_create_study(open_storage(spec), study_name, int(seed))
+        study = load_or_create_study(open_storage_in(spec, folder), study_name, int(seed))
         prepare_workdir(folder)
         np.savez(folder / MARKET_FILE, **strategy.market_candles(n_bars)._asdict())
         resumed = modules["trial_loading"].load_trials(folder / TRIALS_DIR)  # the earlier trials
         tally = Tally()
         objective = _Objective(modules, config_text, folder, space, settings, tally)
-        study.optimize(objective, n_trials=to_run, n_jobs=workers,
-                       callbacks=progress_callbacks(progress, to_run))
+        try:
+            study.optimize(objective, n_trials=to_run, n_jobs=workers,
+                           callbacks=progress_callbacks(progress, to_run))
+        finally:
+            objective.close()
         report = finish_report(study, tally, n_trials=to_run,
                                capped_from=n_trials if to_run < n_trials else None, started=started,
                                storage=spec, study_name=study_name, space=space)

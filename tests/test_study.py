@@ -170,6 +170,7 @@ class TestContract:
         with pytest.raises(mod.StorageError, match=r"^storage: cannot open") as info:
             mod.run_study(config, n_trials=1, workdir=tmp_path / "w", storage=url)
         assert time.perf_counter() - start < ref_mod.CONNECT_TIMEOUT_S + 5
+        assert not (tmp_path / "w").exists()
         message = str(info.value)
         assert "\n" not in message and "secret" not in message and "127.0.0.1" in message
 

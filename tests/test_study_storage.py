@@ -26,6 +26,7 @@ import pytest
 
 from optimized import study as opt_mod
 from reference.config_cache import Config
+from reference.study import open_storage
 
 N_BARS = 300  # a cheap objective: the test is about the storage, not the backtest
 WORKERS, PER_WORKER = 4, 25
@@ -112,7 +113,7 @@ def config(tmp_path: Path) -> str:
 
 def assert_none_lost(storage: str, study_name: str, report, expected: int) -> None:
     """Exactly ``expected`` complete trials, numbered 0..expected-1 once each, all reported."""
-    study = optuna.load_study(study_name=study_name, storage=opt_mod.open_storage(storage))
+    study = optuna.load_study(study_name=study_name, storage=open_storage(storage))
     trials = study.get_trials(deepcopy=False)
     assert len(trials) == expected
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
@@ -151,7 +152,7 @@ def test_workers_resume_on_postgresql(postgres_url: str, config: str, tmp_path: 
                                n_bars=N_BARS, study_name=name, space=space)
     assert sorted(t["number"] for t in second.trials) == [4, 5, 6, 7]
     earlier = {json.dumps(t["params"], sort_keys=True): t["value"] for t in first.trials}
-    assert second.n_resumed == len(earlier)
+    assert second.n_resumed == 4  # the first run's trial files
     for trial in second.trials:  # a point of the first run is a duplicate, with the first run's value
         key = json.dumps(trial["params"], sort_keys=True)
         if key in earlier:
