@@ -3,13 +3,17 @@
 The reference's docstring is the specification. What is faster:
 
 - ``expand_grid`` flattens the spec once into its leaves (one value list per scalar, list or
-  range, in depth-first key order) and a *builder*: a function compiled for this spec's shape,
-  ``lambda v0, v1, v2: {'a': v0, 'exit': {'x': v1, 'y': v2}}``, so each configuration, nested
-  dicts included, is one call building fresh dicts. ``itertools.starmap(builder,
-  itertools.product(*leaves))`` then yields them lazily, the last leaf fastest, which is the
-  reference's nested-loop order. (The builder is generated source, as ``collections.namedtuple``
-  does: its only inputs are ``repr()`` of ``str`` keys and ``v{i}`` names. Specs nested deeper
-  than ``MAX_SOURCE_DEPTH`` get a builder that walks the shape instead.)
+  range, in depth-first key order) and a *builder* compiled for this spec's shape,
+  ``def build_config(v0, v1, v2): return {'a': v0, 'exit': {'x': v1, 'y': v2}}``: each
+  configuration, nested dicts included, is one call building fresh dicts, with no generator
+  chain and no partial copies. ``itertools.starmap(builder, itertools.product(*leaves))`` yields
+  them lazily, the last leaf fastest: the reference's nested-loop order. (The builder is
+  generated source, as ``collections.namedtuple`` does; its only inputs are ``repr()`` of
+  ``str`` keys and ``v{i}`` names. Specs nested deeper than ``MAX_SOURCE_DEPTH`` get a builder
+  that walks the shape instead.)
+- Kept in a list, 100,000 nested configurations cost both sides the same memory and garbage
+  collector passes, which bound the speedup there (about 2x); consumed one at a time, the
+  expansion runs about 5.5x faster (pairs ``grid_expansion`` and ``grid_expansion.stream``).
 - ``grid_size`` multiplies the leaves' counts (a range's from its bounds): O(spec size), no
   configuration built.
 
@@ -80,8 +84,11 @@ def _builder(shape: Shape, count: int) -> Callable[..., dict]:
         def build(*values: Any) -> dict:
             return _walk(shape, values)
         return build
-    source = f"lambda {', '.join(f'v{i}' for i in range(count))}: {_display(shape)}"
-    return eval(source, {"__builtins__": {}})  # noqa: S307 - repr'd str keys and v{i} names only
+    source = f"def build_config({', '.join(f'v{i}' for i in range(count))}):\n    return {_display(shape)}\n"
+    namespace: dict[str, Any] = {"__builtins__": {}}
+    # a file name of its own, so profiles and tracebacks say where the frame comes from
+    exec(compile(source, "<optimized.grid_expansion builder>", "exec"), namespace)  # noqa: S102
+    return namespace["build_config"]
 
 
 def _walk(shape: Shape, values: tuple) -> dict:
