@@ -25,8 +25,9 @@ Order and independence
 ``expand_grid(spec)`` yields the configurations in the order of a nested loop over the keys in
 spec order, the last key varying fastest; a nested spec's keys take its place in that order
 (depth first). Every configuration is a new dict, nested dicts included: changing one never
-changes another, nor the spec. The spec is validated when ``expand_grid`` is called, before
-anything is yielded; the spec is not copied, so don't change it while iterating.
+changes another, nor the spec. The spec is read and validated when ``expand_grid`` is called,
+before anything is yielded (its choices and range values are listed then, so a range's memory
+is O(its values)); changing the spec afterwards does not change what is yielded.
 
 ``grid_size(spec)`` is the number of configurations (``1`` for ``{}``).
 
