@@ -112,6 +112,14 @@ class GridContract:
         with pytest.raises(ValueError, match="empty list"):
             self.mod.expand_grid({"a": [1], "b": []})  # raised by the call, before any next()
 
+    def test_the_spec_is_read_when_called(self) -> None:
+        spec = {"a": [1, 2], "n": {"b": [3, 4]}}
+        it = self.mod.expand_grid(spec)
+        spec["a"].append(9)
+        spec["n"]["b"] = [0]
+        spec["z"] = 5
+        assert list(it) == [{"a": a, "n": {"b": b}} for a in (1, 2) for b in (3, 4)]
+
     # -- bad input ------------------------------------------------------------------------------
     @pytest.mark.parametrize("bad", [None, [("a", [1])], "a", 3])
     def test_spec_not_a_dict(self, bad) -> None:
