@@ -28,6 +28,11 @@ from .registry import Pair, PairbenchError
 from .render import fmt_interval, fmt_ratio
 
 PASS, FAIL, ERROR, NOISE = "PASS", "FAIL", "ERROR", "NOISE"
+
+#: --against compares runs made at different times: on a shared machine their medians drift by
+#: several percent (ANCHORS: identical code compared with itself on CI runners spread 0.51-1.36),
+#: more than one run's own interval shows; drops smaller than this are not judged.
+AGAINST_MIN_BAND = 0.10
 EXIT_OK, EXIT_REGRESSION, EXIT_ERROR = 0, 1, 2
 
 
@@ -115,7 +120,7 @@ def judge(pair: Pair, opts: Optional[GateOptions] = None, *, tick=None) -> Verdi
         if point is None:
             return Verdict(pair.name, ERROR, f"no asv result for {opts.against[:8]} at size {size}",
                            pair.floor, size, ms)
-        drop = against_drop(ms, point, band)
+        drop = against_drop(ms, point, max(band, AGAINST_MIN_BAND))
         if drop:
             return Verdict(pair.name, FAIL, f"regression against {opts.against[:8]}: {drop}", pair.floor, size, ms)
         notes.append(f"no significant drop vs {opts.against[:8]} ({fmt_ratio(point.speedup)})")

@@ -19,6 +19,8 @@ def fix_threads(n: int) -> None:
     if n < 1:
         raise ValueError(f"threads: must be >= 1, got {n}")
     for var in THREAD_VARS:
+        if var == "NUMBA_NUM_THREADS" and "numba" in sys.modules:
+            continue  # numba read it at import; changing it now makes its next compile fail
         os.environ[var] = str(n)
     if "torch" in sys.modules:
         import torch
