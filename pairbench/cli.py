@@ -17,6 +17,8 @@ examples:
   pairbench gate --quick                 the CI regression gate
   pairbench profile dedup_store.add_batch --impl reference --profiler pyinstrument
   pairbench flamediff dedup_store.add_batch --out diff.svg
+  pairbench study --impl optimized --trials 200 --workers 2
+  pairbench run study --ablation --size 20
 """
 
 
@@ -50,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=_positive, help="interleaved samples at the main size (default 15, quick 5)")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
     p.add_argument("--plot", metavar="FILE.png", help="draw speedups and cost-vs-size curves")
+    p.add_argument("--ablation", action="store_true",
+                   help="with the study pair: swap one component at a time into the reference pipeline "
+                        "and print each one's share of the end-to-end gain (--size = trials)")
     p.add_argument("--no-progress", action="store_true", help="no progress output")
 
     p = sub.add_parser("gate", help="regression gate: exit 1 when a pair is slower than its floor or differs")
@@ -83,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE.svg", help="output SVG (default pairbench-out/flamediff/NAME.svg)")
     p.add_argument("--png", metavar="FILE.png", help="also draw the diff as a PNG")
 
+    p = sub.add_parser("study", help="run one Optuna study end to end (reference or optimized pipeline)")
+    from .study_cli import add_study_arguments
+
+    add_study_arguments(p)
+
     p = sub.add_parser("report", help="draw speedup history from asv results")
     p.add_argument("--results", default=".asv/results", metavar="DIR")
     p.add_argument("--out", default="pairbench-out/report", metavar="DIR")
@@ -103,6 +113,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from .run import RunSettings, print_report, run_pairs, save
 
+    if args.ablation:
+        if [n for n in args.names if n != "study"] or not args.names:
+            raise PairbenchError("--ablation: name the study pair only (pairbench run study --ablation)")
+        from .study_cli import ablation_main
+
+        return ablation_main(args)
     pairs = select(args.names)
     settings = RunSettings.for_mode(args.quick, args.samples)
     doc = run_pairs(pairs, size=args.size, quick=args.quick, seed=args.seed, settings=settings,
@@ -192,6 +208,12 @@ def cmd_flamediff(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_study(args: argparse.Namespace) -> int:
+    from .study_cli import study_main
+
+    return study_main(args)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import build_report
 
@@ -208,7 +230,7 @@ def _one(name: str):
 
 
 COMMANDS = {"list": cmd_list, "run": cmd_run, "gate": cmd_gate, "profile": cmd_profile,
-            "flamediff": cmd_flamediff, "report": cmd_report}
+            "flamediff": cmd_flamediff, "study": cmd_study, "report": cmd_report}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
