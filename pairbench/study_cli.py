@@ -7,9 +7,14 @@ reference component), then the optimized pipeline, and gives each swap's share o
 
     share = (t_reference - t_swap) / (t_reference - t_optimized)
 
+and, the other way round, the optimized pipeline with ONE component reverted to the reference
+(the persistent workers reverted: the subprocess pipeline with every optimized component), and
+the share of the gain each revert loses, ``(t_revert - t_optimized) / (t_reference - t_optimized)``.
+
 Every run starts from a fresh workdir with the same seed, so every run must reach the same best
 value; the table says whether it did. Shares need not add up to 1: the components interact (a
-config cache or a numba tracker is worth nothing in a process that lives for one trial).
+config cache or a numba tracker is worth nothing in a process that lives for one trial, and a
+fast tracker is worth a lot once the interpreter no longer dominates).
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 from .registry import PairbenchError
 
@@ -41,29 +46,49 @@ def default_config(folder: Path) -> str:
 
 
 # -- ablation --------------------------------------------------------------------------------
-def ablation_plan() -> list[tuple[str, Callable[..., Any], dict]]:
-    """``(label, run_study, components)`` of every run of the ablation, reference first."""
+class Run(NamedTuple):
+    """One configuration of the ablation."""
+
+    component: str  # the component swapped / reverted, or "reference" / "optimized"
+    mode: str       # "reference", "swap", "optimized" or "revert"
+    run_study: Callable[..., Any]
+    components: dict
+
+
+def ablation_plan() -> list[Run]:
+    """Every configuration of the ablation: the reference, each single swap into it (the
+    persistent workers last), the optimized pipeline, then each single revert out of it."""
     import optimized.study as opt
     import reference.study as ref
 
     reference = ref.components_of("reference")
     optimized = ref.components_of("optimized")
-    plan = [("reference", ref.run_study, reference)]
-    plan += [(name, ref.run_study, {**reference, name: optimized[name]}) for name in ref.COMPONENTS]
-    plan += [(PERSISTENT, opt.run_study, reference), ("optimized", opt.run_study, optimized)]
+    plan = [Run("reference", "reference", ref.run_study, reference)]
+    plan += [Run(name, "swap", ref.run_study, {**reference, name: optimized[name]}) for name in ref.COMPONENTS]
+    plan += [Run(PERSISTENT, "swap", opt.run_study, reference),
+             Run("optimized", "optimized", opt.run_study, optimized)]
+    plan += [Run(name, "revert", opt.run_study, {**optimized, name: reference[name]}) for name in ref.COMPONENTS]
+    plan += [Run(PERSISTENT, "revert", ref.run_study, optimized)]
     return plan
 
 
 def ablation(config_path: Any, *, n_trials: int, workdir: Any, seed: int = 0, repeats: int = 1,
-             n_bars: Optional[int] = None, warmup: bool = True,
+             n_bars: Optional[int] = None, warmup: bool = True, reverts: bool = True,
              log: Optional[Callable[[str], None]] = None) -> list[dict]:
     """Time the reference pipeline, each single swap, and the optimized pipeline (module doc).
 
-    Returns one dict per run, in plan order: ``component`` (the swapped component, or
-    ``"reference"`` / ``"optimized"``), ``seconds`` (median of ``repeats`` runs, interleaved),
-    ``runs_s``, ``saved_s`` (vs the reference), ``share`` (of the reference-to-optimized gain),
-    ``best_value``, ``same_best`` (equal to the reference run's best value and parameters).
-    ``warmup`` runs every configuration once untimed with one trial first (imports, JIT).
+    With ``reverts`` also each single revert: the optimized pipeline with ONE component (or the
+    persistent workers) back to the reference, whose cost ``(t_revert - t_opt) / (t_ref - t_opt)``
+    is the share of the gain lost without it.
+
+    Returns one dict per configuration, in plan order: ``component`` (the component, or
+    ``"reference"`` / ``"optimized"``), ``mode`` (``"reference"``, ``"swap"``, ``"optimized"``,
+    ``"revert"``), ``seconds`` (median of ``repeats`` runs, the configurations interleaved,
+    alternating direction), ``runs_s``, ``saved_s`` (``t_ref - seconds``), ``share``
+    (``saved_s / (t_ref - t_opt)``: the share of the gain a swap gives; for a revert, one minus
+    the share it loses), ``best_value``, ``same_best`` (equal to the reference's best value and
+    parameters), ``n_backtests``. ``warmup`` first runs every configuration once, untimed, with
+    one trial (imports, JIT, candles).
     """
     from reference._strategy import DEFAULT_N_BARS
 
@@ -73,77 +98,84 @@ def ablation(config_path: Any, *, n_trials: int, workdir: Any, seed: int = 0, re
     log = log or (lambda _line: None)
     root = Path(workdir)
     root.mkdir(parents=True, exist_ok=True)
-    plan = ablation_plan()
-    runs = iter(range(10**9))
+    plan = [r for r in ablation_plan() if reverts or r.mode != "revert"]
+    counter = iter(range(10**9))
 
-    def one(run: Callable[..., Any], components: dict, trials: int) -> tuple[float, Any]:
-        folder = root / f"run-{next(runs)}"
+    def one(run: Run, trials: int) -> tuple[float, Any]:
+        folder = root / f"run-{next(counter)}"
         try:
             start = time.perf_counter()
-            report = run(config_path, n_trials=trials, workdir=folder, seed=seed, n_bars=n_bars,
-                         components=components)
+            report = run.run_study(config_path, n_trials=trials, workdir=folder, seed=seed, n_bars=n_bars,
+                                   components=run.components)
             return time.perf_counter() - start, report
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
     if warmup:
-        for label, run, components in plan:
-            one(run, components, 1)
-    times: dict[str, list[float]] = {label: [] for label, _, _ in plan}
-    reports: dict[str, Any] = {}
+        for run in plan:
+            one(run, 1)
+    times: list[list[float]] = [[] for _ in plan]
+    reports: list[Any] = [None] * len(plan)
     for r in range(repeats):
-        order = plan if r % 2 == 0 else plan[::-1]
-        for label, run, components in order:
-            seconds, report = one(run, components, n_trials)
-            times[label].append(seconds)
-            reports[label] = report
-            log(f"ablation {r + 1}/{repeats}: {label:<20} {seconds:8.2f} s  best {report.best_value:.6f}")
+        order = list(enumerate(plan))
+        for i, run in (order if r % 2 == 0 else order[::-1]):
+            seconds, reports[i] = one(run, n_trials)
+            times[i].append(seconds)
+            log(f"ablation {r + 1}/{repeats}: {run.mode:<9} {run.component:<20} {seconds:8.2f} s  "
+                f"best {reports[i].best_value:.6f}")
 
-    t_ref = statistics.median(times["reference"])
-    t_opt = statistics.median(times["optimized"])
+    medians = [statistics.median(t) for t in times]
+    t_ref = medians[[r.mode for r in plan].index("reference")]
+    t_opt = medians[[r.mode for r in plan].index("optimized")]
     gain = t_ref - t_opt
-    best = reports["reference"]
-    rows = []
-    for label, _, _ in plan:
-        seconds = statistics.median(times[label])
-        report = reports[label]
-        rows.append({
-            "component": label,
-            "seconds": seconds,
-            "runs_s": times[label],
-            "saved_s": t_ref - seconds,
-            "share": (t_ref - seconds) / gain if gain else float("nan"),
-            "best_value": report.best_value,
-            "same_best": report.best_value == best.best_value and report.best_params == best.best_params,
-            "n_backtests": report.n_backtests,
-        })
-    return rows
+    best = reports[0]
+    return [{
+        "component": run.component,
+        "mode": run.mode,
+        "seconds": medians[i],
+        "runs_s": times[i],
+        "saved_s": t_ref - medians[i],
+        "share": (t_ref - medians[i]) / gain if gain else float("nan"),
+        "best_value": reports[i].best_value,
+        "same_best": reports[i].best_value == best.best_value and reports[i].best_params == best.best_params,
+        "n_backtests": reports[i].n_backtests,
+    } for i, run in enumerate(plan)]
 
 
 def format_ablation(rows: list[dict], *, n_trials: Optional[int] = None) -> str:
-    """The ablation as a text table (one line per run, then the sum of the single swaps)."""
-    head = f"{'swapped in (alone)':<22}{'time':>10}{'saved':>10}{'share of gain':>15}  same best"
-    lines = [head, "-" * len(head)]
+    """The ablation as text: the single swaps into the reference, then the single reverts out of
+    the optimized pipeline; ``+-`` is half the range of the repeated runs (the noise)."""
+    ref = next(r for r in rows if r["mode"] == "reference")
+    opt = next(r for r in rows if r["mode"] == "optimized")
+    gain = ref["seconds"] - opt["seconds"]
+
+    def line(label: str, row: dict, figure: float) -> str:
+        spread = (max(row["runs_s"]) - min(row["runs_s"])) / 2
+        return (f"{label:<22}{row['seconds']:>9.2f}s +-{spread:>6.2f}s{figure:>12.1%}  "
+                f"{'yes' if row['same_best'] else 'NO'}")
+
+    head = f"{'':<22}{'time':>10}{'':>10}{'':>12}  same best"
+    out = [f"swapped alone into the reference pipeline: share of the gain = (t_ref - t) / (t_ref - t_opt)",
+           f"{'component':<22}{'time':>10}{'noise':>10}{'share':>12}  same best", "-" * len(head)]
+    out.append(line("none (reference)", ref, 0.0))
     singles = 0.0
     for row in rows:
-        label = row["component"]
-        if label == "reference":
-            label = "none (reference)"
-        elif label == "optimized":
-            label = "all (optimized)"
-        else:
+        if row["mode"] == "swap":
             singles += row["share"]
-        lines.append(f"{label:<22}{row['seconds']:>9.2f}s{row['saved_s']:>9.2f}s{row['share']:>14.1%}  "
-                     f"{'yes' if row['same_best'] else 'NO'}")
-    lines.append("-" * len(head))
-    lines.append(f"{'sum of single swaps':<22}{'':>20}{singles:>14.1%}")
-    ref = next(r for r in rows if r["component"] == "reference")
-    opt = next(r for r in rows if r["component"] == "optimized")
+            out.append(line(row["component"], row, row["share"]))
+    out.append(line("all (optimized)", opt, 1.0))
+    out.append(f"{'sum of single swaps':<42}{singles:>12.1%}")
+    reverted = [r for r in rows if r["mode"] == "revert"]
+    if reverted:
+        out += ["", "reverted alone in the optimized pipeline: share lost = (t - t_opt) / (t_ref - t_opt)",
+                f"{'component':<22}{'time':>10}{'noise':>10}{'lost':>12}  same best", "-" * len(head)]
+        for row in reverted:
+            lost = (row["seconds"] - opt["seconds"]) / gain if gain else float("nan")
+            out.append(line(row["component"], row, lost))
     speed = ref["seconds"] / opt["seconds"] if opt["seconds"] else float("inf")
     what = f"{n_trials} trials, " if n_trials else ""
-    lines.append(f"end to end: {what}{ref['seconds']:.2f} s -> {opt['seconds']:.2f} s ({speed:.1f}x); "
-                 "share = (t_ref - t_swap) / (t_ref - t_opt)")
-    return "\n".join(lines)
+    out += ["", f"end to end: {what}{ref['seconds']:.2f} s -> {opt['seconds']:.2f} s ({speed:.1f}x)"]
+    return "\n".join(out)
 
 
 def ablation_main(args: argparse.Namespace) -> int:
@@ -173,7 +205,8 @@ def ablation_main(args: argparse.Namespace) -> int:
 
 # -- pairbench study ---------------------------------------------------------------------------
 def add_study_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``pairbench study`` (``--seed`` is pairbench's global option)."""
+    """The options of ``pairbench study``. ``--seed`` (sampler seed) is also accepted after the
+    command; it then overrides pairbench's global ``--seed``."""
     parser.add_argument("--impl", choices=("reference", "optimized"), default="optimized")
     parser.add_argument("--trials", type=int, default=50, help="trials to run (default 50)")
     parser.add_argument("--storage", help="Optuna storage URL or journal file (default: a journal "
@@ -183,6 +216,8 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
                                           "(default pairbench-out/study-IMPL)")
     parser.add_argument("--config", help="config file (default: the default config, in the workdir)")
     parser.add_argument("--bars", type=int, help="bars of the synthetic market (default 20000)")
+    parser.add_argument("--seed", type=int, default=argparse.SUPPRESS, help="sampler seed (default 0)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def study_main(args: argparse.Namespace) -> int:

@@ -330,9 +330,12 @@ def test_ablation_table(config: str, tmp_path: Path) -> None:
     from pairbench.study_cli import PERSISTENT, ablation, format_ablation
 
     rows = ablation(config, n_trials=1, workdir=tmp_path / "abl", seed=0, n_bars=N_BARS, warmup=False)
-    labels = [r["component"] for r in rows]
-    assert labels == ["reference", *ref_mod.COMPONENTS, PERSISTENT, "optimized"]
+    swaps = [r["component"] for r in rows if r["mode"] == "swap"]
+    reverts = [r["component"] for r in rows if r["mode"] == "revert"]
+    assert swaps == reverts == [*ref_mod.COMPONENTS, PERSISTENT]
+    assert [r["mode"] for r in rows].count("reference") == [r["mode"] for r in rows].count("optimized") == 1
     assert all(r["same_best"] for r in rows)
-    assert rows[0]["share"] == 0.0 and rows[-1]["share"] == 1.0
+    assert rows[0]["mode"] == "reference" and rows[0]["share"] == 0.0
+    assert next(r for r in rows if r["mode"] == "optimized")["share"] == 1.0
     table = format_ablation(rows, n_trials=1)
-    assert all(name in table for name in ref_mod.COMPONENTS) and "share" in table
+    assert all(name in table for name in ref_mod.COMPONENTS) and "share" in table and "lost" in table

@@ -13,6 +13,7 @@ import glob
 import json
 import os
 import pwd
+import shlex
 import shutil
 import socket
 import subprocess
@@ -64,8 +65,9 @@ class ThrowawayCluster:
 
     def run(self, *argv: str) -> None:
         command = [os.fspath(self.bindir / argv[0]), *argv[1:]]
-        if self.user:
-            command = ["runuser", "-u", self.user, "--", *command]
+        if self.user:  # PostgreSQL refuses to run as root
+            command = (["runuser", "-u", self.user, "--", *command] if shutil.which("runuser")
+                       else ["su", self.user, "-c", shlex.join(command)])
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
             log = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
