@@ -36,7 +36,7 @@ from types import ModuleType
 from typing import Any, Mapping, Optional
 
 from reference import _strategy as strategy
-from reference.study import (COMPONENTS, DEFAULT_STUDY_NAME, TRIALS_DIR, PathLike, Progress, StorageError,
+from reference.study import (COMPONENTS, DEFAULT_STUDY_NAME, GUARD_FILE, TRIALS_DIR, PathLike, Progress, StorageError,
                              StudyReport, Tally, capped, check_arguments, check_space, components_of,
                              finish_report, load_or_create_study, open_storage_in, prepare_workdir,
                              progress_callbacks, quiet_optuna, storage_spec)
@@ -110,6 +110,9 @@ def _run_workers(study: Any, tally: Tally, modules: Mapping[str, ModuleType], *,
                  progress: Optional[Progress]) -> int:
     """Spawn the worker processes, share the candles with them, gather their tallies."""
     n_resumed = len(modules["trial_loading"].load_trials(folder / TRIALS_DIR))
+    # The store is created here, once: several workers creating a new SQLite file at the same
+    # moment can meet SQLITE_BUSY on the switch to WAL, which no busy timeout waits out.
+    modules["dedup_store"].NoDupeGuard(folder / GUARD_FILE).close()
     names = worker.module_names(modules)
     before = _finished(study) if progress else 0
     block = worker.share_candles(candles)
@@ -129,7 +132,13 @@ def _run_workers(study: Any, tally: Tally, modules: Mapping[str, ModuleType], *,
                 if any(f.done() and f.exception() for f in futures):
                     break
             for future in futures:
-                result = future.result()  # re-raises a worker's error
+                try:
+                    result = future.result()  # re-raises a worker's error
+                except cf.process.BrokenProcessPool as exc:
+                    raise RuntimeError(
+                        f"workers: a worker process died before finishing ({exc}); spawned workers "
+                        "import the calling program's main module, so a script must guard its "
+                        "entry point with `if __name__ == '__main__':`") from exc
                 tally.duplicates += result["duplicates"]
                 tally.backtests += result["backtests"]
                 tally.trials.extend(result["trials"])
