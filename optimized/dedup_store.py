@@ -39,6 +39,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Optional
@@ -102,12 +103,28 @@ class NoDupeGuard:
             raise open_error(self.path, exc) from exc
         try:
             conn.execute("PRAGMA synchronous=NORMAL")  # first: the switch to WAL then syncs less
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(SCHEMA)
+            self._retry_while_busy(conn, "PRAGMA journal_mode=WAL")
+            self._retry_while_busy(conn, SCHEMA)
         except BaseException:
             conn.close()
             raise
         return conn
+
+    def _retry_while_busy(self, conn: sqlite3.Connection, sql: str) -> None:
+        """Run ``sql``, retrying up to ``timeout`` while another process holds the file: when
+        several processes open a new store at once, the switch to WAL can report SQLITE_BUSY at
+        once instead of waiting on the busy handler."""
+        deadline = time.monotonic() + self.timeout
+        delay = 0.001
+        while True:
+            try:
+                conn.execute(sql)
+                return
+            except sqlite3.OperationalError as exc:
+                if not is_locked(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
 
     def _after_fork(self) -> None:
         """In a forked child: a fresh lock, and a connection of its own on next use."""

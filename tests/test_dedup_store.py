@@ -451,3 +451,25 @@ def test_seen_batch_check_catches_a_difference() -> None:
     reordered = dict(reversed(list(ref.items())))
     with pytest.raises(NotEquivalent, match="key order"):
         pair.check(ref, reordered)
+
+
+def _open_new_store_and_add(path: str, i: int) -> None:
+    with opt_mod.NoDupeGuard(path) as guard:
+        guard.add_batch([f"w{i}-{k}" for k in range(50)])
+
+
+@pytest.mark.slow
+def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path: Path) -> None:
+    """Several processes creating the same new store race on the switch to WAL; SQLite answers
+    SQLITE_BUSY at once there, so the optimized side retries up to its timeout."""
+    ctx = multiprocessing.get_context("fork")
+    for trial in range(5):
+        path = str(tmp_path / f"race{trial}.sqlite")
+        procs = [ctx.Process(target=_open_new_store_and_add, args=(path, i)) for i in range(4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+        with opt_mod.NoDupeGuard(path) as guard:
+            assert len(guard) == 200
