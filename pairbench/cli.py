@@ -244,8 +244,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("pairbench: interrupted", file=sys.stderr)
         return 130
-    except (PairbenchError, FileNotFoundError, NotADirectoryError, PermissionError, ValueError,
-            TypeError, ImportError) as exc:
+    except (PairbenchError, OSError, ValueError, TypeError, ImportError, RuntimeError) as exc:
         if os.environ.get("PAIRBENCH_DEBUG"):
             raise
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
