@@ -16,6 +16,9 @@ def plot_run(entries: Sequence[dict], path: str | Path, *, title: str = "pairben
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
+
+    from .render import fmt_ratio
 
     path = Path(path)
     if path.suffix.lower() != ".png":
@@ -41,9 +44,10 @@ def plot_run(entries: Sequence[dict], path: str | Path, *, title: str = "pairben
     ax.axvline(1.0, color="black", lw=0.8)
     ax.set_xlabel("speedup, optimized vs reference (median of interleaved ratios, 95% bootstrap CI)")
     ax.set_title(title)
-    for y, s in zip(ys, speed):
+    for y, s, e in zip(ys, speed, entries):
         if math.isfinite(s):
-            ax.annotate(f"{s:.3g}x", (s, y), xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)
+            right = e["ci_high"] if e.get("ci_high") and math.isfinite(e["ci_high"]) else s
+            ax.annotate(fmt_ratio(s), (right, y), xytext=(6, 0), textcoords="offset points", va="center", fontsize=8)
 
     for i, e in enumerate(entries):
         sub = fig.add_subplot(grid[1 + i // cols, i % cols])
@@ -58,6 +62,8 @@ def plot_run(entries: Sequence[dict], path: str | Path, *, title: str = "pairben
         sub.set_ylabel("s per call", fontsize=8)
         sub.legend(fontsize=7)
         sub.tick_params(labelsize=7)
+        sub.xaxis.set_minor_formatter(NullFormatter())
+        sub.yaxis.set_minor_formatter(NullFormatter())
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
