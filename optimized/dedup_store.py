@@ -45,7 +45,7 @@ from contextlib import contextmanager
 from typing import Optional
 
 from reference.dedup_store import (DEFAULT_TIMEOUT, SCHEMA, TABLE, StoreLockedError, check_path,
-                                   check_sig, check_sigs, check_timeout, is_locked, locked_error,
+                                   check_sig, check_sigs, check_timeout, clear_sqlite_errors, is_locked,
                                    open_error)
 
 __all__ = ["NoDupeGuard", "StoreLockedError", "SCHEMA", "TABLE", "DEFAULT_TIMEOUT"]
@@ -142,18 +142,10 @@ class NoDupeGuard:
         with self._lock:
             if self._closed:
                 raise ValueError(f"NoDupeGuard({self.path!r}) is closed")
-            try:
+            with clear_sqlite_errors(self.path, self.timeout):
                 if self._conn is None:
                     self._conn = self._open()
                 yield self._conn
-            except sqlite3.OperationalError as exc:
-                if is_locked(exc):
-                    raise locked_error(self.path, self.timeout, exc) from exc
-                raise
-            except sqlite3.DatabaseError as exc:
-                if type(exc) is sqlite3.DatabaseError:  # "file is not a database", corruption
-                    raise open_error(self.path, exc) from exc
-                raise
 
     # -- public API --------------------------------------------------------------------------
     def add(self, sig: str) -> bool:

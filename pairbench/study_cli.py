@@ -155,7 +155,7 @@ def format_ablation(rows: list[dict], *, n_trials: Optional[int] = None) -> str:
                 f"{'yes' if row['same_best'] else 'NO'}")
 
     head = f"{'':<22}{'time':>10}{'':>10}{'':>12}  same best"
-    out = [f"swapped alone into the reference pipeline: share of the gain = (t_ref - t) / (t_ref - t_opt)",
+    out = ["swapped alone into the reference pipeline: share of the gain = (t_ref - t) / (t_ref - t_opt)",
            f"{'component':<22}{'time':>10}{'noise':>10}{'share':>12}  same best", "-" * len(head)]
     out.append(line("none (reference)", ref, 0.0))
     singles = 0.0

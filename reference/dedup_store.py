@@ -49,7 +49,7 @@ import math
 import os
 import sqlite3
 from collections.abc import Iterable
-from contextlib import closing
+from contextlib import closing, contextmanager
 from typing import Any, Iterator
 
 __all__ = ["NoDupeGuard", "StoreLockedError", "SCHEMA", "TABLE", "DEFAULT_TIMEOUT"]
@@ -133,6 +133,21 @@ def open_error(path: str, exc: sqlite3.DatabaseError) -> sqlite3.DatabaseError:
     return sqlite3.DatabaseError(f"path: {path!r} cannot be used as a dedup store ({exc})")
 
 
+@contextmanager
+def clear_sqlite_errors(path: str, timeout: float) -> Iterator[None]:
+    """Re-raise SQLite's lock and not-a-database errors as clear ones naming the store."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if is_locked(exc):
+            raise locked_error(path, timeout, exc) from exc
+        raise
+    except sqlite3.DatabaseError as exc:
+        if type(exc) is sqlite3.DatabaseError:  # "file is not a database", corruption
+            raise open_error(path, exc) from exc
+        raise
+
+
 class NoDupeGuard:
     """The set of signatures stored in the SQLite file ``path``; see the module docstring."""
 
@@ -160,16 +175,8 @@ class NoDupeGuard:
         return closing(conn)
 
     def _run(self, conn: sqlite3.Connection, sql: str, params: tuple = ()) -> sqlite3.Cursor:
-        try:
+        with clear_sqlite_errors(self.path, self.timeout):
             return conn.execute(sql, params)
-        except sqlite3.OperationalError as exc:
-            if is_locked(exc):
-                raise locked_error(self.path, self.timeout, exc) from exc
-            raise
-        except sqlite3.DatabaseError as exc:
-            if type(exc) is sqlite3.DatabaseError:  # "file is not a database", corruption
-                raise open_error(self.path, exc) from exc
-            raise
 
     # -- public API --------------------------------------------------------------------------
     def add(self, sig: str) -> bool:

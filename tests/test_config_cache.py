@@ -5,7 +5,6 @@ import copy
 import json
 import os
 import pickle
-import shutil
 import tempfile
 import threading
 import time

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import io
 
-import pytest
 
 from pairbench.gate import EXIT_ERROR, EXIT_OK, EXIT_REGRESSION, FAIL, PASS, run_gate
 from pairbench.registry import NotEquivalent, select

@@ -3,7 +3,6 @@ class) are each caught naming the pair; noise bands from A/A calibration; --agai
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import math
 import subprocess
