@@ -9,14 +9,12 @@ first call of a fresh process) is measured in a subprocess.
 """
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from functools import partial
+from functools import lru_cache, partial
 from types import ModuleType
 from typing import Any, NamedTuple
 
 from pairbench.equivalence import equivalence
+from pairbench.oneoff import timings_in_fresh_process
 from pairbench.registry import Pair, Workload
 
 N_BARS = 2_000
@@ -69,28 +67,24 @@ print(json.dumps({"torch": torch_imported - started, "module": imported - torch_
                   "market": built - imported, "first": first - built, "second": second - first}))
 """
 
-_ONE_OFF_MEMO: dict[str, dict[str, float]] = {}
+@lru_cache(maxsize=None)
+def _one_off(name: str, threads: int) -> dict[str, float]:
+    got = timings_in_fresh_process(_FIRST_CALL, name, str(threads), str(N_BARS))
+    return {
+        "import torch (fresh process)": got["torch"],
+        "import module": got["module"],
+        f"make_market({N_BARS})": got["market"],
+        "first call, 16 candidates (torch init, rows moved)": got["first"],
+        "second call, 16 candidates (steady state)": got["second"],
+    }
 
 
 def one_off(module: ModuleType) -> dict[str, float]:
     """Import torch, import the module, build the market, then the first and a second 16-candidate
     call, in a fresh process with this process's torch thread count; measured once per process."""
-    name = module.__name__
-    if name not in _ONE_OFF_MEMO:
-        import torch
+    import torch
 
-        done = subprocess.run(
-            [sys.executable, "-c", _FIRST_CALL, name, str(torch.get_num_threads()), str(N_BARS)],
-            capture_output=True, text=True, timeout=300, check=True)
-        got = json.loads(done.stdout.strip().splitlines()[-1])
-        _ONE_OFF_MEMO[name] = {
-            "import torch (fresh process)": got["torch"],
-            "import module": got["module"],
-            f"make_market({N_BARS})": got["market"],
-            "first call, 16 candidates (torch init, rows moved)": got["first"],
-            "second call, 16 candidates (steady state)": got["second"],
-        }
-    return dict(_ONE_OFF_MEMO[name])
+    return dict(_one_off(module.__name__, torch.get_num_threads()))
 
 
 PAIRS = [

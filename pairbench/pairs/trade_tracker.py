@@ -9,17 +9,14 @@ compiled kernel.
 """
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
-from functools import partial
+from functools import lru_cache, partial
 from types import ModuleType
 from typing import Any, NamedTuple
 
 from pairbench.equivalence import equivalence
+from pairbench.oneoff import timings_in_fresh_process
 from pairbench.registry import Pair, Workload
 
 MEAN_BLOCK_BARS = 200
@@ -86,34 +83,26 @@ module.track_trades(np.array([100.0, 101.0, 99.0]), np.array([1.0, -2.0, 0.0]))
 print(json.dumps({"import": imported - started, "first_call": time.perf_counter() - imported}))
 """
 
-_ONE_OFF_MEMO: dict[str, dict[str, float]] = {}
-
-
-def _first_call_in_subprocess(module_name: str, cache_dir: str) -> dict[str, float]:
-    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
-    done = subprocess.run([sys.executable, "-c", _FIRST_CALL, module_name], env=env,
-                          capture_output=True, text=True, timeout=300, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+@lru_cache(maxsize=None)
+def _one_off(name: str) -> dict[str, float]:
+    cache_dir = tempfile.mkdtemp(prefix="pairbench-numba-")
+    try:
+        cold = timings_in_fresh_process(_FIRST_CALL, name, env={"NUMBA_CACHE_DIR": cache_dir})
+        warm = timings_in_fresh_process(_FIRST_CALL, name, env={"NUMBA_CACHE_DIR": cache_dir})
+    finally:
+        shutil.rmtree(cache_dir, ignore_errors=True)
+    return {
+        "compile (first call, empty numba cache)": cold["first_call"],
+        "cache load (first call, warm numba cache)": warm["first_call"],
+        "import (numba and module)": warm["import"],
+    }
 
 
 def one_off(module: ModuleType) -> dict[str, float]:
     """Cold compile and cache load of the kernel: the first call in a fresh process with an
     empty numba cache directory, then again with the cache that call wrote. Measured once per
     process (it does not depend on the workload size)."""
-    name = module.__name__
-    if name not in _ONE_OFF_MEMO:
-        cache_dir = tempfile.mkdtemp(prefix="pairbench-numba-")
-        try:
-            cold = _first_call_in_subprocess(name, cache_dir)
-            warm = _first_call_in_subprocess(name, cache_dir)
-        finally:
-            shutil.rmtree(cache_dir, ignore_errors=True)
-        _ONE_OFF_MEMO[name] = {
-            "compile (first call, empty numba cache)": cold["first_call"],
-            "cache load (first call, warm numba cache)": warm["first_call"],
-            "import (numba and module)": warm["import"],
-        }
-    return dict(_ONE_OFF_MEMO[name])
+    return dict(_one_off(module.__name__))
 
 
 PAIRS = [
