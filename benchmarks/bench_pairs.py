@@ -10,6 +10,8 @@ here. Workloads are built once per process and size; pairs whose calls need a fr
 """
 import atexit
 import re
+import sys
+import types
 
 from pairbench.registry import all_pairs
 
@@ -91,6 +93,21 @@ def _class_name(pair_name):
     return "".join(part.capitalize() for part in re.split(r"[^0-9A-Za-z]+", pair_name) if part)
 
 
+def _own_setup_cache(class_name):
+    """A copy of ``setup_cache`` that asv files under its own key: asv keys cached setup results
+    by the function's module and first line, which every generated class would otherwise share
+    (and hand one pair's measurements to another)."""
+    module_name = f"{__name__}.{class_name}"
+    module = sys.modules.get(module_name) or types.ModuleType(module_name)
+    module.__file__ = __file__
+    sys.modules[module_name] = module
+    base = _PairBenchmark.setup_cache
+    func = types.FunctionType(base.__code__, base.__globals__, base.__name__, base.__defaults__, base.__closure__)
+    func.__module__ = module_name
+    func.__qualname__ = f"{class_name}.setup_cache"
+    return func
+
+
 def _suite_classes():
     classes = {}
     for pair in all_pairs():
@@ -99,6 +116,7 @@ def _suite_classes():
             "params": [list(pair.sizes)],
             "param_names": [pair.size_unit],
             "__doc__": f"{pair.name}: {pair.summary}",
+            "setup_cache": _own_setup_cache(_class_name(pair.name)),
         }
         if pair.stateful:
             attrs.update(number=1, repeat=(3, 10, 20.0), warmup_time=0)
