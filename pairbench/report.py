@@ -14,23 +14,25 @@ from pathlib import Path
 from typing import Optional
 
 from .asv_results import Point, load
+from .gate import AGAINST_MIN_BAND
 from .jsonio import atomic_write_bytes
 from .registry import PairbenchError
 
 
-def significant_drop(old: Point, new: Point, *, alpha: float = 0.01) -> Optional[str]:
+def significant_drop(old: Point, new: Point, *, alpha: float = 0.01, band: float = AGAINST_MIN_BAND) -> Optional[str]:
     """Why ``new``'s speedup is significantly below ``old``'s, or None.
 
-    The two tracked speedups' 95% intervals do not overlap (new high < old low); or, where asv
-    recorded time samples on both commits, a one-sided Mann-Whitney U test on the ratio samples
-    gives p < alpha and the tracked medians agree that it fell.
+    The two tracked speedups' 95% intervals lie apart by more than ``band`` (new high under old
+    low x (1 - band): runs on different commits are different runs, and drift by a few percent);
+    or, where asv recorded time samples on both commits, a one-sided Mann-Whitney U test on the
+    ratio samples gives p < alpha and the tracked median fell by more than ``band``.
     """
     (olo, _), (_, nhi) = old.interval, new.interval
-    if math.isfinite(olo) and math.isfinite(nhi) and nhi < olo:
+    if math.isfinite(olo) and math.isfinite(nhi) and nhi < olo * (1 - band):
         return (f"{old.commit[:8]} -> {new.commit[:8]}: {old.speedup:.3g}x -> {new.speedup:.3g}x, "
                 f"intervals apart")
     a, b = old.ratio_samples(), new.ratio_samples()
-    if len(a) >= 3 and len(b) >= 3 and new.speedup < old.speedup:
+    if len(a) >= 3 and len(b) >= 3 and new.speedup < old.speedup * (1 - band):
         from scipy.stats import mannwhitneyu
 
         p = float(mannwhitneyu(b, a, alternative="less").pvalue)
@@ -120,8 +122,8 @@ def build_report(results_dir: str | Path, out_dir: str | Path, *, machine: Optio
             "td,th{padding:2px 8px;text-align:right} tr.drop{background:#fdd}</style></head><body>"
             "<h1>pairbench: speedups across commits</h1><p>From asv results in "
             f"<code>{html.escape(str(results_dir))}</code>. A drop is marked when the ratio samples fell "
-            "when the 95% intervals of two consecutive commits do not overlap, or when asv's recorded time samples "
-            "fell (one-sided Mann-Whitney, p&lt;0.01) and the tracked median fell too.</p>"
+            "when the 95% intervals of two consecutive commits lie more than 10% apart, or when asv's recorded "
+            "time samples fell (one-sided Mann-Whitney, p&lt;0.01) and the tracked median fell by more than 10%.</p>"
             + "".join(sections) + "</body></html>")
     written.append(atomic_write_bytes(out_dir / "index.html", page.encode()))
     return written

@@ -20,6 +20,8 @@ def _pt(commit, speedup, lo, hi, ref=(), opt=()):
 def test_drop_needs_separated_intervals_or_significant_samples():
     assert significant_drop(_pt("a", 30, 28, 32), _pt("b", 15, 14, 16))
     assert significant_drop(_pt("a", 30, 20, 40), _pt("b", 25, 18, 33)) is None
+    # narrow intervals a few percent apart: between-run drift, not a drop
+    assert significant_drop(_pt("a", 58.9, 58.0, 59.5), _pt("b", 57.9, 57.0, 57.8)) is None
     old = _pt("a", 30, 10, 50, ref=[30, 31, 29, 30, 32], opt=[1, 1, 1, 1, 1])
     new = _pt("b", 15, 5, 35, ref=[15, 16, 14, 15, 15], opt=[1, 1, 1, 1, 1])
     assert "Mann-Whitney" in significant_drop(old, new)
