@@ -122,8 +122,8 @@ def build_report(results_dir: str | Path, out_dir: str | Path, *, machine: Optio
             "td,th{padding:2px 8px;text-align:right} tr.drop{background:#fdd}</style></head><body>"
             "<h1>pairbench: speedups across commits</h1><p>From asv results in "
             f"<code>{html.escape(str(results_dir))}</code>. A drop is marked when the ratio samples fell "
-            "when the 95% intervals of two consecutive commits lie more than 10% apart, or when asv's recorded "
-            "time samples fell (one-sided Mann-Whitney, p&lt;0.01) and the tracked median fell by more than 10%.</p>"
+            "when the 95% intervals of two consecutive commits lie more than 25% apart, or when asv's recorded "
+            "time samples fell (one-sided Mann-Whitney, p&lt;0.01) and the tracked median fell by more than 25%.</p>"
             + "".join(sections) + "</body></html>")
     written.append(atomic_write_bytes(out_dir / "index.html", page.encode()))
     return written

@@ -145,7 +145,7 @@ class PyinstrumentProfiler(InProcessProfiler):
         profile, session = self.run(pair, side, size, seed=seed, target_s=target_s)
         paths = [atomic_write_text(workdir / "pyinstrument.html", HTMLRenderer().render(session)),
                  atomic_write_text(workdir / "pyinstrument.speedscope.json",
-                                   PyiSpeedscope().render(session))]
+                                   PyiSpeedscope(show_all=True).render(session))]
         return profile, paths
 
 

@@ -44,7 +44,7 @@ def assert_reference_names(paths: list[Path], *suffixes: str) -> None:
 # -- each profiler on the fixture pair ------------------------------------------------------------
 def test_pyinstrument_writes_html_speedscope_svg_and_hotspots(tmp_path):
     paths = profile_pair(COMPUTE, impl="reference", profiler="pyinstrument", size=SMALL,
-                         out_dir=tmp_path, min_samples=150)
+                         out_dir=tmp_path, min_samples=600)
     side_dir = tmp_path / "profiling_fixture.compute" / "reference"
     names = sorted(p.name for p in paths)
     assert names == sorted(["pyinstrument.html", "pyinstrument.speedscope.json", "pyinstrument.folded",
@@ -100,7 +100,7 @@ def test_pyinstrument_loops_until_enough_samples_landed_in_long_c_calls(tmp_path
 
 def test_pyspy_writes_svg_speedscope_and_raw_stacks(tmp_path):
     paths = profile_pair(COMPUTE, impl="reference", profiler="py-spy", size=SMALL, out_dir=tmp_path,
-                         min_samples=150)
+                         min_samples=600)
     assert {p.name for p in paths} == {"py-spy.raw.txt", "py-spy.folded", "py-spy.svg",
                                        "py-spy.speedscope.json", "hotspots.md"}
     assert_reference_names(paths, ".raw.txt", ".folded", ".svg", ".speedscope.json", "hotspots.md")
