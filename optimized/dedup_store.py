@@ -44,9 +44,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Optional
 
-from reference.dedup_store import (DEFAULT_TIMEOUT, SCHEMA, TABLE, StoreLockedError, check_path,
-                                   check_sig, check_sigs, check_timeout, clear_sqlite_errors, is_locked,
-                                   open_error)
+from reference.dedup_store import (DEFAULT_TIMEOUT, SCHEMA, TABLE, GuardLifecycle, StoreLockedError,
+                                   check_path, check_sig, check_sigs, check_timeout, clear_sqlite_errors,
+                                   is_locked, open_error)
 
 __all__ = ["NoDupeGuard", "StoreLockedError", "SCHEMA", "TABLE", "DEFAULT_TIMEOUT"]
 
@@ -80,7 +80,7 @@ def variable_limit(conn: sqlite3.Connection) -> int:
     return int(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
 
 
-class NoDupeGuard:
+class NoDupeGuard(GuardLifecycle):
     """The set of signatures stored in the SQLite file ``path``; see the module docstring."""
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -214,15 +214,3 @@ class NoDupeGuard:
             conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
-
-    def __enter__(self) -> "NoDupeGuard":
-        if self._closed:
-            raise ValueError(f"NoDupeGuard({self.path!r}) is closed")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        state = "closed" if self._closed else "open"
-        return f"NoDupeGuard({self.path!r}, timeout={self.timeout:g}) [{state}]"

@@ -29,6 +29,8 @@ from typing import Any, Callable, Iterator
 from reference.grid_expansion import (
     RANGE_KEYS,
     SCALARS,
+    check_choices,
+    unsupported_value,
     _expand_value,
     check_range,
     label,
@@ -112,17 +114,11 @@ def _count(value: Any, path: tuple[str, ...]) -> int:
             return range_count(value["low"], value["high"], value["step"])
         return _size(value, path)
     if isinstance(value, (list, tuple)):
-        if not value:
-            raise ValueError(f"{label(path)}: empty list of choices")
-        for index, choice in enumerate(value):
-            if not isinstance(choice, SCALARS):
-                raise TypeError(f"{label(path)}[{index}]: a choice must be None, bool, int, float or str, "
-                                f"got {type(choice).__name__}")
+        check_choices(value, path)
         return len(value)
     if isinstance(value, SCALARS):
         return 1
-    raise TypeError(f"{label(path)}: unsupported spec value {type(value).__name__} (expected a scalar, "
-                    f"a list of choices, a low/high/step range or a nested dict)")
+    raise unsupported_value(value, path)
 
 
 def _size(spec: dict, path: tuple[str, ...]) -> int:

@@ -39,6 +39,23 @@ class Workload:
     cleanup: Optional[Callable[[], None]] = None
     description: str = ""
 
+    @classmethod
+    def in_scratch_folder(cls, prefix: str, build: Callable[[str], Any], description: str = "") -> "Workload":
+        """A workload built by ``build(folder)`` in a new temporary folder, which its cleanup
+        removes; a build that fails removes the folder before the error goes on."""
+        import shutil
+        import tempfile
+        from functools import partial
+
+        folder = tempfile.mkdtemp(prefix=prefix)
+        cleanup = partial(shutil.rmtree, folder, ignore_errors=True)
+        try:
+            inputs = build(folder)
+        except BaseException:
+            cleanup()
+            raise
+        return cls(inputs, cleanup=cleanup, description=description)
+
     def close(self) -> None:
         if self.cleanup is not None:
             fn, self.cleanup = self.cleanup, None

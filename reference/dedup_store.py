@@ -148,7 +148,31 @@ def clear_sqlite_errors(path: str, timeout: float) -> Iterator[None]:
         raise
 
 
-class NoDupeGuard:
+class GuardLifecycle:
+    """What both sides' guards share: the context manager and the repr (``path``, ``timeout``,
+    ``_closed`` and ``close()`` come from the guard)."""
+
+    path: str
+    timeout: float
+    _closed: bool
+
+    def close(self) -> None:  # pragma: no cover - each guard defines its own
+        raise NotImplementedError
+
+    def __enter__(self):
+        if self._closed:
+            raise ValueError(f"NoDupeGuard({self.path!r}) is closed")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"NoDupeGuard({self.path!r}, timeout={self.timeout:g}) [{state}]"
+
+
+class NoDupeGuard(GuardLifecycle):
     """The set of signatures stored in the SQLite file ``path``; see the module docstring."""
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -226,15 +250,3 @@ class NoDupeGuard:
     def close(self) -> None:
         """Release the store (this side holds no connection between calls). Idempotent."""
         self._closed = True
-
-    def __enter__(self) -> "NoDupeGuard":
-        if self._closed:
-            raise ValueError(f"NoDupeGuard({self.path!r}) is closed")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        state = "closed" if self._closed else "open"
-        return f"NoDupeGuard({self.path!r}, timeout={self.timeout:g}) [{state}]"

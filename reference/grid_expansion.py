@@ -64,6 +64,22 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def check_choices(choices: list | tuple, path: tuple[str, ...]) -> None:
+    """A list of choices must be non-empty and hold scalars only."""
+    if not choices:
+        raise ValueError(f"{label(path)}: empty list of choices")
+    for index, choice in enumerate(choices):
+        if not isinstance(choice, SCALARS):
+            raise TypeError(f"{label(path)}[{index}]: a choice must be None, bool, int, float or str, "
+                            f"got {type(choice).__name__}")
+
+
+def unsupported_value(value: Any, path: tuple[str, ...]) -> TypeError:
+    """The error for a spec value that is none of the four kinds."""
+    return TypeError(f"{label(path)}: unsupported spec value {type(value).__name__} (expected a scalar, "
+                     f"a list of choices, a low/high/step range or a nested dict)")
+
+
 def check_range(spec: dict, path: tuple[str, ...]) -> None:
     """Refuse a malformed range with an error naming its path."""
     if set(spec) != RANGE_KEYS:
@@ -108,17 +124,11 @@ def _expand_value(value: Any, path: tuple[str, ...]) -> Any:
             return range_values(value["low"], value["high"], value["step"])
         return list(_expand_dict(value, path))
     if isinstance(value, (list, tuple)):
-        if not value:
-            raise ValueError(f"{label(path)}: empty list of choices")
-        for index, choice in enumerate(value):
-            if not isinstance(choice, SCALARS):
-                raise TypeError(f"{label(path)}[{index}]: a choice must be None, bool, int, float or str, "
-                                f"got {type(choice).__name__}")
+        check_choices(value, path)
         return list(value)
     if isinstance(value, SCALARS):
         return [value]
-    raise TypeError(f"{label(path)}: unsupported spec value {type(value).__name__} (expected a scalar, "
-                    f"a list of choices, a low/high/step range or a nested dict)")
+    raise unsupported_value(value, path)
 
 
 def _expand_dict(spec: dict, path: tuple[str, ...] = ()) -> Iterator[dict]:

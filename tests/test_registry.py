@@ -71,3 +71,20 @@ def test_workload_cleanup_runs_once():
         pass
     wl.close()
     assert calls == [1]
+
+
+def test_scratch_folder_workload_is_removed_on_close_and_on_a_failed_build():
+    import os
+
+    with Workload.in_scratch_folder("pb-test-", lambda folder: folder, "d") as wl:
+        assert os.path.isdir(wl.inputs) and wl.description == "d"
+    assert not os.path.exists(wl.inputs)
+    made = []
+
+    def broken(folder):
+        made.append(folder)
+        raise RuntimeError("build failed")
+
+    with pytest.raises(RuntimeError, match="build failed"):
+        Workload.in_scratch_folder("pb-test-", broken)
+    assert made and not os.path.exists(made[0])

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
-import tempfile
 import time
 from types import ModuleType
 from typing import Any, Callable
@@ -70,13 +68,15 @@ def realistic_config(n_symbols: int, seed: int) -> dict[str, Any]:
 def _workload(size: int, seed: int) -> Workload:
     import json
 
-    folder = tempfile.mkdtemp(prefix="pairbench-config-")
-    path = os.path.join(folder, "config.json")
     text = json.dumps(realistic_config(size, seed), indent=2)
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    return Workload(path, cleanup=lambda: shutil.rmtree(folder, ignore_errors=True),
-                    description=f"{size} symbols, {len(text)} B JSON")
+
+    def build(folder: str) -> str:
+        path = os.path.join(folder, "config.json")
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        return path
+
+    return Workload.in_scratch_folder("pairbench-config-", build, f"{size} symbols, {len(text)} B JSON")
 
 
 def _bind(module: ModuleType, path: str) -> Callable[[], Any]:

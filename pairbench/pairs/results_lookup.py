@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
-import tempfile
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from types import ModuleType
@@ -60,15 +58,12 @@ def populate(results_dir: str, n_files: int, seed: int) -> None:
 
 
 def workload(size: int, seed: int) -> Workload:
-    folder = tempfile.mkdtemp(prefix="pairbench-results-")
-    cleanup: Callable[[], None] = lambda: shutil.rmtree(folder, ignore_errors=True)
-    try:
+    def build(folder: str) -> ResultsFolder:
         populate(folder, size, seed)
-    except BaseException:
-        cleanup()
-        raise
-    return Workload(ResultsFolder(folder, *QUERY), cleanup=cleanup,
-                    description=f"{size} result files over {len(KEYS)} keys; newest {'/'.join(QUERY)}")
+        return ResultsFolder(folder, *QUERY)
+
+    return Workload.in_scratch_folder("pairbench-results-", build,
+                                      f"{size} result files over {len(KEYS)} keys; newest {'/'.join(QUERY)}")
 
 
 def bind(module: ModuleType, inputs: ResultsFolder) -> Callable[[], Any]:

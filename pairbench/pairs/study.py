@@ -17,7 +17,6 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import tempfile
 from types import ModuleType
 from typing import Any
 
@@ -32,13 +31,14 @@ def workload(size: int, seed: int) -> Workload:
     """A default config file in a temporary folder; ``size`` trials, sampler seed ``seed``."""
     from reference.config_cache import Config
 
-    folder = tempfile.mkdtemp(prefix="pairbench-study-")
-    config = os.path.join(folder, "config.json")
-    with open(config, "w", encoding="utf-8") as fh:
-        fh.write(Config().model_dump_json())
-    return Workload({"dir": folder, "config": config, "n_trials": size, "seed": seed, "n_bars": N_BARS},
-                    cleanup=lambda: shutil.rmtree(folder, ignore_errors=True),
-                    description=f"{size} trials, {N_BARS}-bar market, fresh workdir per call")
+    def build(folder: str) -> dict:
+        config = os.path.join(folder, "config.json")
+        with open(config, "w", encoding="utf-8") as fh:
+            fh.write(Config().model_dump_json())
+        return {"dir": folder, "config": config, "n_trials": size, "seed": seed, "n_bars": N_BARS}
+
+    return Workload.in_scratch_folder("pairbench-study-", build,
+                                      f"{size} trials, {N_BARS}-bar market, fresh workdir per call")
 
 
 class _FreshStudy:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
-import tempfile
 from datetime import datetime, timedelta, timezone
 from types import ModuleType
 from typing import Any, Callable
@@ -81,14 +79,11 @@ def write_trial_folder(folder: str, size: int, seed: int) -> None:
 
 
 def _workload(size: int, seed: int) -> Workload:
-    folder = tempfile.mkdtemp(prefix="pairbench-trials-")
-    try:
+    def build(folder: str) -> str:
         write_trial_folder(folder, size, seed)
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    return Workload(folder, cleanup=lambda: shutil.rmtree(folder, ignore_errors=True),
-                    description=f"{size} trial files")
+        return folder
+
+    return Workload.in_scratch_folder("pairbench-trials-", build, f"{size} trial files")
 
 
 def _bind(module: ModuleType, folder: str) -> Callable[[], Any]:
