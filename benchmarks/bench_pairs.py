@@ -15,15 +15,12 @@ import types
 
 from pairbench.registry import all_pairs
 
-_LIVE = {}  # (pair name, size) -> (workload, {side: Bound})
+_LIVE = {}  # (pair name, size) -> Sides (the workload and both sides bound, first calls made)
 
 
 def _close_all():
-    for workload, bound in _LIVE.values():
-        for b in bound.values():
-            if b.close is not None:
-                b.close()
-        workload.close()
+    for sides in _LIVE.values():
+        sides.close()
     _LIVE.clear()
 
 
@@ -31,16 +28,21 @@ atexit.register(_close_all)
 
 
 def _sides(pair, size):
+    """Both sides of ``pair`` bound at ``size``, built once per process; the first call of each
+    (JIT compile, cold caches) is made here, outside the timings."""
     key = (pair.name, size)
     if key not in _LIVE:
-        workload = pair.workload(size, 0)
-        bound = {side: pair.bind_side(side, workload.inputs) for side in ("reference", "optimized")}
-        for b in bound.values():  # first call outside the timings: JIT compile, cold caches
-            if b.reset is not None:
-                b.reset()
-            b.call()
-        _LIVE[key] = (workload, bound)
-    return _LIVE[key][1]
+        from pairbench.sides import SIDES, Sides
+
+        sides = Sides(pair, size, 0)
+        try:
+            for side in SIDES:
+                sides.first_call(side)
+        except BaseException:
+            sides.close()
+            raise
+        _LIVE[key] = sides
+    return _LIVE[key].bound
 
 
 class _PairBenchmark:

@@ -18,15 +18,12 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from .registry import Bound, NotEquivalent, Pair, PairbenchError
+from .sides import SideError, Sides  # noqa: F401  (SideError: part of this module's API)
 
 Tick = Callable[[str], None]
 
 #: one sample of a side lasts at least this long (the timer's resolution and call overhead vanish)
 MIN_SAMPLE_S = 0.010
-
-
-class SideError(PairbenchError):
-    """One side of a pair raised while being measured (not a regression: the pair could not run)."""
 
 
 @dataclass
@@ -131,60 +128,6 @@ def _calls_for(bound: Bound, min_sample_s: float, *, cap: int = 10_000_000) -> i
         n = min(cap, max(2 * n, guess))
 
 
-def _first_call(bound: Bound) -> tuple[Any, float]:
-    if bound.reset is not None:
-        bound.reset()
-    t0 = time.perf_counter()
-    out = bound.call()
-    return out, time.perf_counter() - t0
-
-
-class _Sides:
-    """Both bound sides of a pair on one workload; closes them and the workload on exit."""
-
-    def __init__(self, pair: Pair, size: int, seed: int) -> None:
-        self.pair = pair
-        self.workload = pair.workload(size, seed)
-        self.bound: dict[str, Bound] = {}
-        try:
-            for side in ("reference", "optimized"):
-                try:
-                    self.bound[side] = pair.bind_side(side, self.workload.inputs)
-                except PairbenchError:
-                    raise
-                except Exception as exc:
-                    raise SideError(f"{pair.name}: binding the {side} side failed: "
-                                    f"{type(exc).__name__}: {exc}") from exc
-                has_reset = self.bound[side].reset is not None
-                if has_reset != pair.stateful:
-                    raise PairbenchError(
-                        f"pair {pair.name!r}: its {side} binding {'has' if has_reset else 'has no'} reset "
-                        f"but the pair says stateful={pair.stateful}; set stateful={has_reset}")
-        except BaseException:
-            self.close()
-            raise
-
-    def call(self, side: str, fn: Callable[[Bound], Any]) -> Any:
-        try:
-            return fn(self.bound[side])
-        except (PairbenchError, KeyboardInterrupt):
-            raise
-        except Exception as exc:
-            raise SideError(f"{self.pair.name}: the {side} side raised {type(exc).__name__}: {exc}") from exc
-
-    def close(self) -> None:
-        for b in self.bound.values():
-            if b.close is not None:
-                b.close()
-        self.workload.close()
-
-    def __enter__(self) -> "_Sides":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
 def check_equivalent(pair: Pair, ref_out: Any, opt_out: Any) -> Optional[str]:
     """None when the pair's check accepts the two outputs, else its readable diff."""
     try:
@@ -211,9 +154,9 @@ def measure(pair: Pair, size: Optional[int] = None, *, seed: int = 0, samples: i
     if size < 1:
         raise PairbenchError(f"size: must be >= 1, got {size}")
     tick = tick or (lambda _msg: None)
-    with _Sides(pair, size, seed) as sides:
-        ref_out, ref_first = sides.call("reference", _first_call)
-        opt_out, opt_first = sides.call("optimized", _first_call)
+    with Sides(pair, size, seed) as sides:
+        ref_out, ref_first = sides.first_call("reference")
+        opt_out, opt_first = sides.first_call("optimized")
         error = check_equivalent(pair, ref_out, opt_out)
         del ref_out, opt_out
         detail: dict = {}

@@ -67,10 +67,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         pair = find_pair(args.pair, args.pair_module)
         if args.reference or args.optimized:
             pair = pair.with_sides(reference=args.reference, optimized=args.optimized)
-        with runner.bound_side(pair, args.side, args.size, args.seed) as (bound, workload):
-            runner.call_once(bound, pair=pair.name, side=args.side)
-            stats = runner.loop(bound, target_s=args.seconds, pair=pair.name, side=args.side)
-            description = workload.description
+        with runner.bound_side(pair, args.side, args.size, args.seed) as sides:
+            stats = runner.loop(sides.bound[args.side], target_s=args.seconds, pair=pair.name, side=args.side)
+            description = sides.description
     except PairbenchError as exc:
         _write_report(args.report, {"error": str(exc).splitlines()[0] if str(exc) else "failed"})
         return 2

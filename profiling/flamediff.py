@@ -42,6 +42,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from pairbench.registry import Pair, PairbenchError
+from pairbench.sides import Sides
 
 from . import runner
 from ._io import atomic_write_text
@@ -288,43 +289,20 @@ def collect_runs(pair: Pair, *, size: int, runs: int, target_s: float, profiler:
     """Profile each side ``runs`` times on one workload, alternating ABBA; per-call, side-neutral."""
     fold = side_neutral(pair)
     out: dict[str, list[FoldedStacks]] = {"reference": [], "optimized": []}
-    with _workload(pair, size, seed) as workload:
-        bound = {}
-        try:
-            for side in runner.SIDES:
-                try:
-                    bound[side] = pair.bind_side(side, workload.inputs)
-                except PairbenchError:
-                    raise
-                except Exception as exc:
-                    raise PairbenchError(f"pair {pair.name!r}: binding the {side} side failed: "
-                                         f"{type(exc).__name__}: {exc}".splitlines()[0]) from exc
-                runner.call_once(bound[side], pair=pair.name, side=side)
-            for r in range(runs):
-                order = runner.SIDES if r % 2 == 0 else runner.SIDES[::-1]
-                for side in order:
-                    if progress is not None:
-                        progress(f"{pair.name}: {side} run {r + 1}/{runs}")
-                    folded, _ = profiler.sample(bound[side], target_s=target_s, pair=pair.name, side=side)
-                    if not folded.stacks:
-                        raise PairbenchError(f"{profiler.name}: no samples in the {side} side's timed calls "
-                                             f"of {pair.name!r}; use a longer --duration")
-                    out[side].append(folded.per_call().map_frames(fold))
-        finally:
-            for b in bound.values():
-                if b.close is not None:
-                    b.close()
+    with Sides(pair, size, seed) as sides:
+        for side in runner.SIDES:
+            sides.first_call(side)
+        for r in range(runs):
+            order = runner.SIDES if r % 2 == 0 else runner.SIDES[::-1]
+            for side in order:
+                if progress is not None:
+                    progress(f"{pair.name}: {side} run {r + 1}/{runs}")
+                folded, _ = profiler.sample(sides.bound[side], target_s=target_s, pair=pair.name, side=side)
+                if not folded.stacks:
+                    raise PairbenchError(f"{profiler.name}: no samples in the {side} side's timed calls "
+                                         f"of {pair.name!r}; use a longer --duration")
+                out[side].append(folded.per_call().map_frames(fold))
     return out["reference"], out["optimized"]
-
-
-def _workload(pair: Pair, size: int, seed: int):
-    try:
-        return pair.workload(size, seed)
-    except PairbenchError:
-        raise
-    except Exception as exc:
-        raise PairbenchError(f"pair {pair.name!r}: building the workload at size {size} failed: "
-                             f"{type(exc).__name__}: {exc}".splitlines()[0]) from exc
 
 
 def flamediff_pair(pair: Pair, *, size: Optional[int] = None, runs: int = 5, out: Optional[Path] = None,

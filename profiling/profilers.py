@@ -87,10 +87,9 @@ class InProcessProfiler(Profiler):
     def run(self, pair: Pair, side: str, size: int, *, seed: int, target_s: float
             ) -> tuple[SideProfile, object]:
         """Build the workload, bind ``side``, call it once untimed (warm-up), then sample it."""
-        with runner.bound_side(pair, side, size, seed) as (bound, workload):
-            runner.call_once(bound, pair=pair.name, side=side)
-            folded, raw = self.sample(bound, target_s=target_s, pair=pair.name, side=side)
-            description = workload.description
+        with runner.bound_side(pair, side, size, seed) as sides:
+            folded, raw = self.sample(sides.bound[side], target_s=target_s, pair=pair.name, side=side)
+            description = sides.description
         profile = SideProfile(pair.name, side, self.name, size, folded, pair.size_unit, description)
         return profile, raw
 

@@ -11,9 +11,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, ContextManager, Iterator, Optional
 
-from pairbench.registry import Bound, Pair, PairbenchError, Workload
+from pairbench.registry import Bound, Pair, PairbenchError
+from pairbench.sides import SIDES, Sides, one_line
 
-SIDES = ("reference", "optimized")
 #: default sampling interval of the sampling profilers (1 ms, pyinstrument's and 1000 Hz py-spy's)
 DEFAULT_INTERVAL_S = 0.001
 
@@ -62,48 +62,14 @@ def target_seconds(*, min_samples: int, duration: Optional[float],
     return min_samples * interval_s
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
 @contextmanager
-def bound_side(pair: Pair, side: str, size: int, seed: int = 0) -> Iterator[tuple[Bound, Workload]]:
-    """The pair's workload at (size, seed) and one side bound to it; both closed on exit.
-
-    A pair that fails to build, bind or close raises :class:`PairbenchError` naming the step.
-    """
+def bound_side(pair: Pair, side: str, size: int, seed: int = 0) -> Iterator[Sides]:
+    """The pair's workload at (size, seed) with ``side`` bound and called once untimed (warm-up);
+    closed on exit. A failure to build, bind or run raises :class:`PairbenchError` naming the step."""
     check_side(side)
-    try:
-        workload = pair.workload(size, seed)
-    except PairbenchError:
-        raise
-    except Exception as exc:
-        raise PairbenchError(f"pair {pair.name!r}: building the workload at size {size} failed: "
-                             f"{_one_line(exc)}") from exc
-    with workload:
-        try:
-            bound = pair.bind_side(side, workload.inputs)
-        except PairbenchError:
-            raise
-        except Exception as exc:
-            raise PairbenchError(f"pair {pair.name!r}: binding the {side} side failed: "
-                                 f"{_one_line(exc)}") from exc
-        try:
-            yield bound, workload
-        finally:
-            if bound.close is not None:
-                bound.close()
-
-
-def call_once(bound: Bound, *, pair: str = "", side: str = "") -> None:
-    """One untimed call (reset first when the binding has one): warms caches and JIT compilers."""
-    try:
-        if bound.reset is not None:
-            bound.reset()
-        bound.call()
-    except Exception as exc:
-        raise PairbenchError(f"pair {pair!r}: the {side} side raised {_one_line(exc)}") from exc
+    with Sides(pair, size, seed, sides=(side,)) as sides:
+        sides.first_call(side)
+        yield sides
 
 
 def loop(bound: Bound, *, target_s: float, min_calls: int = 1, max_calls: Optional[int] = None,
@@ -135,5 +101,5 @@ def loop(bound: Bound, *, target_s: float, min_calls: int = 1, max_calls: Option
                     timed += time.perf_counter() - t0
             calls += 1
     except Exception as exc:
-        raise PairbenchError(f"pair {pair!r}: the {side} side raised {_one_line(exc)}") from exc
+        raise PairbenchError(f"pair {pair!r}: the {side} side raised {one_line(exc)}") from exc
     return LoopStats(calls=calls, timed_s=timed, wall_s=time.perf_counter() - start)

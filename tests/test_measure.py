@@ -105,7 +105,7 @@ def test_a_side_that_raises_is_a_side_error_naming_pair_and_side():
     p = Pair(name="broken", summary="s", reference="json", optimized="pickle",
              workload=lambda n, s: Workload(n), bind=bind, check=lambda a, b: None, sizes=(1, 2),
              default_size=1, floor=1.0)
-    with pytest.raises(m.SideError, match="broken: the optimized side raised RuntimeError: boom"):
+    with pytest.raises(m.SideError, match="pair 'broken': the optimized side raised RuntimeError: boom"):
         m.measure(p, samples=3)
 
 
