@@ -27,7 +27,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Iterable, Optional, Sequence
 
 from . import callgrind_out
 from .registry import Pair, PairbenchError
@@ -148,26 +148,26 @@ def _no_aslr() -> list[str]:
 
 
 class Slot:
-    """A folder of fixed path length for one child at a time (``.../pairbench-count/slot07``),
-    held with an exclusive lock so that two pairbench processes never share one."""
+    """The folder one child works in: ``.../pairbench-count/slotN``, held with an exclusive lock
+    (a second child for the same slot waits). The slot is fixed by the job's pair and side, so
+    a side gets the same folder, and its temporary files the same paths, in every run and in
+    every tree: the code counted hashes those paths (a cache keyed by path), and another path
+    moves the count (0.4% seen)."""
 
-    def __init__(self) -> None:
+    N = 8
+
+    def __init__(self, key: str = "") -> None:
         import fcntl
+        import zlib
 
         top = Path(tempfile.gettempdir()) / "pairbench-count"
         top.mkdir(parents=True, exist_ok=True)
-        for i in range(100):
-            fh = open(top / f"slot{i:02d}.lock", "w")
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                fh.close()
-                continue
-            self._lock, self.path = fh, top / f"slot{i:02d}"
-            shutil.rmtree(self.path, ignore_errors=True)
-            self.path.mkdir()
-            return
-        raise PairbenchError(f"no free counting slot under {top} (100 children already running?)")
+        name = f"slot{zlib.crc32(key.encode()) % self.N}"
+        self._lock = open(top / f"{name}.lock", "w")
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        self.path = top / name
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.path.mkdir()
 
     def close(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
@@ -197,7 +197,7 @@ def run_job(job: Job, *, keep: Optional[Path] = None) -> SideCount:
     valgrind = valgrind_path()
     out = SideCount(job.pair, job.side, job.size, job.tree_label)
     t0 = time.perf_counter()
-    with Slot() as slot:
+    with Slot(f"{job.pair}/{job.side}") as slot:
         base = slot.path / "callgrind.out"
         prefix = [*_no_aslr(), valgrind, "--tool=callgrind", "--instr-atstart=no", "--collect-atstart=no",
                   f"--callgrind-out-file={base}", *(CACHE_ARGS if job.cache_sim else ())]
@@ -214,10 +214,11 @@ def run_job(job: Job, *, keep: Optional[Path] = None) -> SideCount:
             out.error = doc.get("error") or (tail[-1] if tail else f"child exited {proc.returncode}")
             return out
         named = callgrind_out.by_trigger(base)
-        if "main" not in named or "harness" not in named:
+        main_part = doc.get("main_part", "main")
+        if main_part not in named or "harness" not in named:
             out.error = "callgrind wrote no counted region (is this x86_64 valgrind?)"
             return out
-        main, harness = callgrind_out.parse(named["main"]), callgrind_out.parse(named["harness"])
+        main, harness = callgrind_out.parse(named[main_part]), callgrind_out.parse(named["harness"])
         calls = int(doc["calls"])
         out.calls = calls
         out.description = doc.get("description", "")
@@ -232,9 +233,24 @@ def run_job(job: Job, *, keep: Optional[Path] = None) -> SideCount:
                          if v != h_self.get(fn, 0)}
         if keep is not None:
             keep.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(named["main"], keep)
+            shutil.copyfile(named[main_part], keep)
             out.callgrind_file = str(keep)
         return out
+
+
+def precompile(trees: Iterable[Optional[str]] = ()) -> None:
+    """Bring the bytecode caches of this checkout and of ``trees`` up to date before counting.
+
+    A child that compiles a stale module at import leaves a different heap from one that
+    loads its cache, and the allocator's cost in the counted calls moves with it (0.03% seen):
+    so no child compiles."""
+    import compileall
+
+    folders = [ROOT / p for p in ("pairbench", "reference", "optimized", "profiling")]
+    folders += [Path(t) for t in trees if t]
+    for folder in folders:
+        if folder.is_dir():
+            compileall.compile_dir(str(folder), quiet=2, workers=1)
 
 
 def run_jobs(jobs: Sequence[Job], *, parallel: Optional[int] = None,
@@ -242,6 +258,7 @@ def run_jobs(jobs: Sequence[Job], *, parallel: Optional[int] = None,
     """Count every job, ``parallel`` children at a time (counts do not care about load)."""
     valgrind_path()
     parallel = parallel or os.cpu_count() or 1
+    precompile({job.tree for job in jobs})
 
     def one(job: Job) -> SideCount:
         res = run_job(job)
@@ -255,7 +272,7 @@ def run_jobs(jobs: Sequence[Job], *, parallel: Optional[int] = None,
 
 def call_counts(job: Job, calls: int) -> dict[str, float]:
     """Python functions' call counts per call of the side (cProfile, in a child, not under valgrind)."""
-    with Slot() as slot:
+    with Slot(f"{job.pair}/{job.side}") as slot:
         proc, doc = _child({**_job_doc(job, slot.path), "cprofile": True, "calls": calls}, slot.path,
                            env=child_env())
     if "error" in doc or proc.returncode != 0 or not doc:

@@ -192,9 +192,13 @@ def _run(args: argparse.Namespace) -> dict:
         extra = round(args.plant * calls)
         if args.plant and not extra:  # one call is too big to repeat a fraction of: extra work
             call = sides.call(args.side, lambda b: planted(b.call, args.plant, counted, calls))
-        sides.call(args.side, lambda b: counted(call, calls + extra, "main"))
+        if calls == 1 and not args.plant:  # the probe was that one call: no need to make it again
+            main = "probe"
+        else:
+            main = "main"
+            sides.call(args.side, lambda b: counted(call, calls + extra, main))
         counted(lambda: None, calls + extra, "harness")
-        return {"calls": calls, "description": sides.description}
+        return {"calls": calls, "description": sides.description, "main_part": main}
 
 
 def _last_total() -> int:
