@@ -106,7 +106,7 @@ def where_it_went(pair: Pair, head: c.SideCount, base: c.SideCount, *, base_tree
     except PairbenchError as exc:
         lines.append(f"calls: not counted ({exc})")
         return lines
-    changed = top_changes(base_calls, head_calls)
+    changed = top_changes(base_calls, head_calls, 4)
     if changed:
         lines.append("calls: " + ", ".join(f"{k}: {b:g} -> {h:g} calls per call" for k, b, h in changed))
     else:
@@ -230,20 +230,21 @@ def _judge(p: Pair, by: dict, opts: InstructionGateOptions, label: Optional[str]
     if eq:
         v.status, v.reason = FAIL, f"not equivalent: {eq}"
         return v
-    reasons = [f"equivalent; {fmt_count(opt.instructions)} instr/call (ref {fmt_count(ref.instructions)})"]
+    problems: list[str] = []
+    notes = [f"equivalent; {fmt_count(opt.instructions)} instr/call (ref {fmt_count(ref.instructions)})"]
     if v.ratio < floor:
         v.status = FAIL
-        reasons = [f"regression: instruction ratio {fmt_ratio(v.ratio)} is under the floor {fmt_ratio(floor)}"]
+        problems.append(f"regression: instruction ratio {fmt_ratio(v.ratio)} is under the floor {fmt_ratio(floor)}")
     if label is not None:
         base = by[(p.name, "optimized", label)][1]
         if not base.ok:
             if "no pair named" in (base.error or ""):
                 if v.status == PASS:
                     v.status = NEW
-                reasons.append(f"not in {label}: nothing to compare")
+                notes.append(f"not in {label}: nothing to compare")
             else:
                 v.status = ERROR
-                reasons.append(f"could not count {label}: {base.error}")
+                problems.append(f"could not count {label}: {base.error}")
         else:
             v.base_optimized = base.instructions
             v.growth = opt.instructions / base.instructions - 1
@@ -251,15 +252,16 @@ def _judge(p: Pair, by: dict, opts: InstructionGateOptions, label: Optional[str]
             if grew and p.name in accepted:
                 if v.status == PASS:
                     v.status = ACCEPTED
-                reasons.append(f"grew {v.growth:+.2%} vs {label}, accepted ({accepted[p.name]})")
+                notes.append(f"grew {v.growth:+.2%} vs {label}, accepted ({accepted[p.name]})")
             elif grew:
                 v.status = FAIL
-                reasons.append(f"regression: optimized side {fmt_count(base.instructions)} -> "
-                               f"{fmt_count(opt.instructions)} instr/call ({v.growth:+.2%} vs {label}, "
-                               f"threshold {opts.threshold:.0%})")
+                problems.append(f"regression: optimized side {fmt_count(base.instructions)} -> "
+                                f"{fmt_count(opt.instructions)} instr/call ({v.growth:+.2%} vs {label}, "
+                                f"threshold {opts.threshold:.0%})")
                 v.where = where_it_went(p, opt, base, base_tree=base_tree, head_tree=opts.head_tree,
                                         seed=opts.seed)
             else:
-                reasons.append(f"{v.growth:+.3%} vs {label}")
+                notes.append(f"{v.growth:+.3%} vs {label}")
+    reasons = problems + notes
     v.reason = "; ".join(reasons)
     return v
