@@ -88,18 +88,24 @@ def _burn(n: int) -> None:
 def planted(call: Callable[[], object], fraction: float, counted: Callable[..., int], calls: int
             ) -> Callable[[], None]:
     """``call`` with deterministic extra work worth ``fraction`` of its own instructions: an
-    empty loop whose length is fitted (twice, the fit is linear) to what the wrapper adds over
-    ``calls`` calls, the region that will be counted (the extra garbage collections included)."""
+    empty loop whose length is fitted (the cost is a line in the loop's length: fixed wrapper
+    cost plus a cost per turn) to what it adds over ``calls`` calls, the region that will be
+    counted (the extra garbage collections included)."""
     def per_call(fn: Callable[[], object]) -> float:
         return (counted(fn, calls) - counted(lambda: None, calls)) / calls
 
     own = per_call(call)
     want = fraction * own
-    n = max(1, int(want / 30))
-    for _ in range(2):
-        added = per_call(lambda n=n: (_burn(n), call())) - own
-        per_iter = max(added / n, 1e-9)
-        n = max(1, int(round(n + (want - added) / per_iter)))
+    points = []  # (loop length, instructions added per call): the secant method on a line
+    n = max(1, int(want / 60))
+    for _ in range(3):
+        points.append((n, per_call(lambda n=n: (_burn(n), call())) - own))
+        if len(points) == 1:
+            n *= 2
+            continue
+        (n0, a0), (n1, a1) = points[-2], points[-1]
+        slope = (a1 - a0) / (n1 - n0) if n1 != n0 else a1 / max(n1, 1)
+        n = max(1, int(round(n1 + (want - a1) / max(slope, 1e-9))))
     return lambda: (_burn(n), call())
 
 
