@@ -148,13 +148,13 @@ def _no_aslr() -> list[str]:
 
 
 class Slot:
-    """The folder one child works in: ``.../pairbench-count/slotN``, held with an exclusive lock
+    """The folder one child works in: ``.../pairbench-count/slotNN``, held with an exclusive lock
     (a second child for the same slot waits). The slot is fixed by the job's pair and side, so
     a side gets the same folder, and its temporary files the same paths, in every run and in
     every tree: the code counted hashes those paths (a cache keyed by path), and another path
     moves the count (0.4% seen)."""
 
-    N = 8
+    N = 64
 
     def __init__(self, key: str = "") -> None:
         import fcntl
@@ -162,7 +162,7 @@ class Slot:
 
         top = Path(tempfile.gettempdir()) / "pairbench-count"
         top.mkdir(parents=True, exist_ok=True)
-        name = f"slot{zlib.crc32(key.encode()) % self.N}"
+        name = f"slot{zlib.crc32(key.encode()) % self.N:02d}"  # one length for every slot
         self._lock = open(top / f"{name}.lock", "w")
         fcntl.flock(self._lock, fcntl.LOCK_EX)
         self.path = top / name

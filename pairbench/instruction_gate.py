@@ -159,8 +159,9 @@ def run_instruction_gate(pairs: Sequence[Pair], options: Optional[InstructionGat
         jobs.append(c.Job(p.name, "reference", size, seed=opts.seed, tree=opts.head_tree))
         jobs.append(c.Job(p.name, "optimized", size, seed=opts.seed, tree=opts.head_tree,
                           plant=opts.plant.get(p.name, 0.0)))
-        if base_tree:
-            jobs.append(c.Job(p.name, "optimized", size, seed=opts.seed, tree=base_tree, tree_label=label))
+    if base_tree:  # after every HEAD job: REV's side shares HEAD's slot, and would wait for it
+        jobs += [c.Job(p.name, "optimized", c.count_size(p, opts.size), seed=opts.seed, tree=base_tree,
+                       tree_label=label) for p in counted]
     verdicts: list = []
     with Progress(len(jobs) + len(counted) + len(walltime), "instruction gate", enabled=progress) as bar:
         results = c.run_jobs(jobs, parallel=opts.parallel,
