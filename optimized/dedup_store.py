@@ -1,7 +1,8 @@
 """A persistent set of trial signatures in one SQLite file: the fast side.
 
 Same API, semantics, errors and file format as :mod:`reference.dedup_store` (read its docstring:
-it is the specification). What differs is how the work reaches SQLite:
+it is the specification); a PostgreSQL URL opens :mod:`optimized._dedup_pg`'s store. What differs
+is how the work reaches SQLite:
 
 - One connection per guard per process, opened in the constructor (so a bad path fails there) and
   re-opened after ``fork``: every call compares ``os.getpid()`` with the pid that opened it, and a
@@ -46,7 +47,7 @@ from typing import Optional
 
 from reference.dedup_store import (DEFAULT_TIMEOUT, SCHEMA, TABLE, GuardLifecycle, StoreLockedError,
                                    check_path, check_sig, check_sigs, check_timeout, clear_sqlite_errors,
-                                   is_locked, open_error)
+                                   is_locked, is_server_url, open_error)
 
 __all__ = ["NoDupeGuard", "StoreLockedError", "SCHEMA", "TABLE", "DEFAULT_TIMEOUT"]
 
@@ -81,7 +82,15 @@ def variable_limit(conn: sqlite3.Connection) -> int:
 
 
 class NoDupeGuard(GuardLifecycle):
-    """The set of signatures stored in the SQLite file ``path``; see the module docstring."""
+    """The set of signatures stored in the SQLite file ``path``; see the module docstring. A
+    server URL opens :class:`optimized._dedup_pg.PgNoDupeGuard` instead."""
+
+    def __new__(cls, path: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT):
+        if is_server_url(path):
+            from optimized._dedup_pg import PgNoDupeGuard
+
+            return PgNoDupeGuard(path, timeout=timeout)
+        return super().__new__(cls)
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.path = check_path(path)
