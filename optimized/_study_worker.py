@@ -35,7 +35,7 @@ import numpy as np
 
 from reference import _strategy as strategy
 from reference.study import (COMPONENTS, RESULTS_DIR, TRIALS_DIR, Tally, open_storage, quiet_optuna,
-                             trial_record, values_by_signature)
+                             trial_record, values_by_signature, with_cause)
 
 
 class Objective:
@@ -72,7 +72,7 @@ class Objective:
         params = strategy.canonical_params(strategy.suggest(trial, self.space), self.space)
         sig = self._signature(params)
         value = self.values.get(sig)
-        duplicate = value is not None or not self.guard.add(self.key_prefix + sig)  # the claim
+        duplicate = value is not None or not self.claim(self.key_prefix + sig)
         if value is None and duplicate:
             value = self.value_in_study(trial, params)
         backtested = value is None
@@ -82,6 +82,15 @@ class Objective:
         self._save_trial(self.trials_dir, trial_record(trial, params, sig, value, duplicate))
         self.tally.count(trial.number, params, value, duplicate, backtested)
         return value
+
+    def claim(self, key: str) -> bool:
+        """``guard.add(key)``, once more on a new connection if the server went away under it (a
+        restart). Should the lost first try have been committed, the retry calls this trial a
+        duplicate of itself: it then finds no value and backtests, as a first trial would."""
+        try:
+            return self.guard.add(key)
+        except ConnectionError:
+            return self.guard.add(key)
 
     def value_in_study(self, trial: Any, params: dict) -> Optional[float]:
         """The value of a complete trial of the study with these parameters (another worker's)."""
@@ -168,20 +177,26 @@ def run_worker(task: WorkerTask, candles: Optional[strategy.Candles] = None) -> 
 
 
 def _optimize(task: WorkerTask, candles: strategy.Candles) -> Tally:
+    """Run the worker's trials; an error that stops it comes back as one line naming its cause
+    (a worker's exception crosses to the parent without its chain of causes)."""
     import optuna
 
     modules = {name: import_module(mod) for name, mod in task.modules}
     tally = Tally()
-    with quiet_optuna():
-        study = optuna.load_study(study_name=task.study_name, storage=open_storage(task.storage),
-                                  sampler=optuna.samplers.TPESampler(seed=task.seed + task.index))
-        objective = Objective(modules, task.config_path, Path(task.workdir), task.space, candles, tally,
-                              tuple(task.dedup))
+    with quiet_optuna(optuna.logging.ERROR):  # the parent reports a failure once, in one line
         try:
-            study.optimize(objective, n_trials=task.n_trials)
-        finally:
-            objective.close()
+            study = optuna.load_study(study_name=task.study_name, storage=open_storage(task.storage),
+                                      sampler=optuna.samplers.TPESampler(seed=task.seed + task.index))
+            objective = Objective(modules, task.config_path, Path(task.workdir), task.space, candles, tally,
+                                  tuple(task.dedup))
+            try:
+                study.optimize(objective, n_trials=task.n_trials)
+            finally:
+                objective.close()
+        except Exception as exc:
+            raise RuntimeError(f"worker {task.index} stopped: {with_cause(exc)}") from None
     return tally
+
 
 
 def module_names(modules: Mapping[str, ModuleType]) -> tuple:

@@ -251,13 +251,26 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(cause).__name__}: {lines[0] if lines else ''}"
 
 
+def with_cause(exc: BaseException) -> str:
+    """``Type: first line`` of ``exc``, and of its root cause when that is another exception."""
+    def line(e: BaseException) -> str:
+        text = next((part.strip() for part in str(e).splitlines() if part.strip()), "")
+        return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+    root = exc
+    while (root.__cause__ or root.__context__) is not None:
+        root = root.__cause__ or root.__context__
+    return line(exc) if root is exc else f"{line(exc)} (cause: {line(root)})"
+
+
 @contextlib.contextmanager
-def quiet_optuna() -> Iterator[None]:
-    """Optuna's per-trial INFO lines off while a study runs (restored afterwards)."""
+def quiet_optuna(level: Optional[int] = None) -> Iterator[None]:
+    """Optuna's per-trial INFO lines off (or everything under ``level``) while a study runs
+    (restored afterwards)."""
     import optuna
 
     before = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.WARNING if level is None else level)
     try:
         yield
     finally:

@@ -253,7 +253,7 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
 def study_main(args: argparse.Namespace) -> int:
     """``pairbench study``: run one study with a progress bar, print the best trial."""
     from reference._strategy import DEFAULT_N_BARS
-    from reference.study import StorageError
+    from reference.study import StorageError, with_cause
 
     impl = getattr(args, "impl", "optimized")
     workdir = Path(getattr(args, "workdir", None) or f"pairbench-out/study-{impl}")
@@ -266,9 +266,13 @@ def study_main(args: argparse.Namespace) -> int:
                                       seed=getattr(args, "seed", 0) or 0, storage=getattr(args, "storage", None),
                                       workers=getattr(args, "workers", 1),
                                       n_bars=getattr(args, "bars", None) or DEFAULT_N_BARS,
-                                      progress=trial_ticks(bar))
+                                      progress=trial_ticks(bar) if bar.bar is not None else None)
         except StorageError as exc:
             raise PairbenchError(str(exc)) from exc
+        except (OSError, ValueError, TypeError, ImportError, RuntimeError):
+            raise  # the command line shows these in one line
+        except Exception as exc:  # the storage's own (a server that went away): one line too
+            raise PairbenchError(f"study stopped: {with_cause(exc)}") from exc
     params = ", ".join(f"{k}={v}" for k, v in report.best_params.items())
     print(f"best trial: value {report.best_value:.6f} with {params}")
     capped = f" (capped from {report.capped_from})" if report.capped_from else ""
