@@ -23,6 +23,7 @@ from reference import dedup_store as ref_mod
 from reference._dedup_pg import MAX_SIG_BYTES, StoreUnreachableError
 from tests.test_dedup_store import SIDES, SIGS, DedupStoreContract, add_chunks, overlapping
 from pairbench.pairs._pg_server import free_port
+from pairbench.registry import select
 
 
 def libpq(url: str) -> str:
@@ -279,3 +280,48 @@ def test_eight_processes_store_exactly_their_union(pg_store_url: str) -> None:
     with opt_mod.NoDupeGuard(pg_store_url) as guard:
         assert len(guard) == len(expected) == 45_000
         assert set(guard) == expected
+
+
+# -- the registered pairs ----------------------------------------------------------------------
+def test_server_pairs_registered_and_equivalent_on_their_workload(postgres_url: str, monkeypatch) -> None:
+    from pairbench.pairs import _dedup_store_pg
+
+    def pair_schemas() -> set[str]:
+        with psycopg.connect(libpq(postgres_url)) as conn:
+            return {row[0] for row in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'pairbench_%'")}
+
+    monkeypatch.setenv("PAIRBENCH_PG_URL", postgres_url)
+    before = pair_schemas()
+    pairs = {p.name: p for p in select(["dedup_store"]) if p.name in _dedup_store_pg.NAMES}
+    assert set(pairs) == set(_dedup_store_pg.NAMES)
+    for pair in pairs.values():
+        with pair.workload(20, 3) as workload:
+            assert "fsync=" in workload.description  # a figure always says which durability it had
+            bounds = [pair.bind_side(side, workload.inputs) for side in ("reference", "optimized")]
+            try:
+                outputs = []
+                for bound in bounds:
+                    for _ in range(2):  # repeatable: the second call measures the same thing
+                        if bound.reset is not None:
+                            bound.reset()
+                        outputs.append(bound())
+                assert outputs[0] == outputs[1] and outputs[2] == outputs[3]
+                pair.check(outputs[0], outputs[2])
+            finally:
+                for bound in bounds:
+                    bound.close()
+        assert pair.stateful == (bounds[0].reset is not None)
+        for label, seconds in pair.one_off(pair.module("optimized")).items():
+            assert "open" in label and 0 < seconds < 5
+    assert pair_schemas() <= before  # the workloads dropped the schemas they made
+
+
+def test_server_pairs_skipped_with_one_line_where_no_server(monkeypatch, capsys) -> None:
+    from pairbench.pairs import _dedup_store_pg
+
+    monkeypatch.setattr(_dedup_store_pg, "unavailable_reason", lambda: "psycopg is not installed")
+    assert _dedup_store_pg.pairs_if_server() == []
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "skipping dedup_store.pg_add_batch, dedup_store.pg_seen_batch" in err[0]
+    assert "PAIRBENCH_PG_URL=" in err[0] and "psycopg is not installed" in err[0]
