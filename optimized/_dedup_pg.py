@@ -32,9 +32,9 @@ from typing import Any, Callable, Optional, TypeVar
 
 from reference._dedup_pg import (ServerAddress, StoreUnreachableError, connect, encoded, encoded_batch,
                                  ensure_table, server_errors)
-from reference.dedup_store import TABLE, GuardLifecycle, check_sig, check_timeout
+from reference.dedup_store import TABLE, check_sig, check_timeout
 
-from optimized.dedup_store import checked_sigs
+from optimized.dedup_store import ProcessConnection, checked_sigs
 
 __all__ = ["PgNoDupeGuard"]
 
@@ -44,26 +44,7 @@ _INSERT_MANY = f"INSERT INTO {TABLE} (sig) SELECT unnest(%s::bytea[]) ON CONFLIC
 _SELECT_ONE = f"SELECT 1 FROM {TABLE} WHERE sig = %s"
 _SELECT_MANY = f"SELECT sig FROM {TABLE} WHERE sig = ANY(%s::bytea[])"
 
-# Connections a forked child inherited: kept referenced (their sockets now /dev/null) so that
-# the child never talks on the parent's session.
-_INHERITED_AFTER_FORK: list[Any] = []
-
-
-def _park(conn: Any) -> None:
-    """Point an inherited connection's socket at /dev/null and keep it referenced."""
-    try:
-        fd = conn.pgconn.socket
-        devnull = os.open(os.devnull, os.O_RDWR)
-        try:
-            os.dup2(devnull, fd)
-        finally:
-            os.close(devnull)
-    except Exception:  # already closed: nothing to protect
-        pass
-    _INHERITED_AFTER_FORK.append(conn)
-
-
-class PgNoDupeGuard(GuardLifecycle):
+class PgNoDupeGuard(ProcessConnection):
     """The set of signatures in a PostgreSQL table; one connection per process (module docstring)."""
 
     def __init__(self, url: str, *, timeout: float) -> None:
@@ -77,12 +58,19 @@ class PgNoDupeGuard(GuardLifecycle):
         self._call(ensure_table, retry=False)
 
     # -- plumbing ----------------------------------------------------------------------------
-    def _after_fork(self) -> None:
-        self._lock = threading.Lock()
-        if self._conn is not None:
-            _park(self._conn)
-            self._conn = None
-        self._pid = os.getpid()
+    def _park(self, conn: Any) -> None:
+        """Point an inherited connection's socket at /dev/null, then keep it referenced: the
+        goodbye libpq sends when it is freed then goes nowhere, not into the parent's session."""
+        try:
+            fd = conn.pgconn.socket
+            devnull = os.open(os.devnull, os.O_RDWR)
+            try:
+                os.dup2(devnull, fd)
+            finally:
+                os.close(devnull)
+        except Exception:  # already closed: nothing to protect
+            pass
+        super()._park(conn)
 
     @contextmanager
     def _using(self) -> Iterator[Any]:
@@ -153,13 +141,3 @@ class PgNoDupeGuard(GuardLifecycle):
         rows = self._call(lambda conn: conn.execute(f"SELECT sig FROM {TABLE} ORDER BY sig").fetchall(),
                           retry=True)
         return iter([bytes(row[0]).decode("utf-8") for row in rows])
-
-    def close(self) -> None:
-        """Close this process's connection. Idempotent; later calls raise ``ValueError``."""
-        if self._pid != os.getpid():
-            self._after_fork()
-        with self._lock:
-            self._closed = True
-            conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()

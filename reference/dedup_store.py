@@ -159,12 +159,22 @@ def clear_sqlite_errors(path: str, timeout: float) -> Iterator[None]:
 
 
 class GuardLifecycle:
-    """What both sides' guards share: the context manager and the repr (``path``, ``timeout``,
-    ``_closed`` and ``close()`` come from the guard)."""
+    """What both sides' guards share: the context manager, the repr (``path``, ``timeout``,
+    ``_closed`` and ``close()`` come from the guard), and opening the ``server_guard`` class
+    (``"module:Class"``) instead when the path is a server URL."""
 
     path: str
     timeout: float
     _closed: bool
+    server_guard: str = ""
+
+    def __new__(cls, path: Any = None, *, timeout: float = DEFAULT_TIMEOUT):
+        if cls.server_guard and is_server_url(path):
+            from importlib import import_module
+
+            module, _, name = cls.server_guard.partition(":")
+            return getattr(import_module(module), name)(path, timeout=timeout)
+        return super().__new__(cls)
 
     def close(self) -> None:  # pragma: no cover - each guard defines its own
         raise NotImplementedError
@@ -186,12 +196,7 @@ class NoDupeGuard(GuardLifecycle):
     """The set of signatures stored in the SQLite file ``path``; see the module docstring. A
     server URL opens :class:`reference._dedup_pg.PgNoDupeGuard` instead."""
 
-    def __new__(cls, path: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT):
-        if is_server_url(path):
-            from reference._dedup_pg import PgNoDupeGuard
-
-            return PgNoDupeGuard(path, timeout=timeout)
-        return super().__new__(cls)
+    server_guard = "reference._dedup_pg:PgNoDupeGuard"
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.path = check_path(path)

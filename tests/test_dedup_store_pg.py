@@ -15,13 +15,13 @@ from types import ModuleType
 import psycopg
 import pytest
 from hypothesis import settings
-from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import run_state_machine_as_test
 
 from optimized import dedup_store as opt_mod
 from reference import dedup_store as ref_mod
 from reference._dedup_pg import MAX_SIG_BYTES, StoreUnreachableError
-from tests.test_dedup_store import SIDES, SIGS, DedupStoreContract, add_chunks, overlapping
+from tests.test_dedup_store import (SIDES, DedupStoreContract, add_chunks, assert_equivalent_on_workload,
+                                   make_machine, overlapping)
 from pairbench.pairs._pg_server import free_port
 from pairbench.registry import select
 
@@ -55,54 +55,6 @@ class Schemas:
                 conn.execute(f"DROP SCHEMA IF EXISTS {url.rsplit('%3D', 1)[1]} CASCADE")
 
 
-def make_pg_machine(mod: ModuleType, schemas: Schemas) -> type[RuleBasedStateMachine]:
-    """A state machine driving a server guard of ``mod`` against a Python set."""
-
-    class ServerStoreMachine(RuleBasedStateMachine):
-        def __init__(self) -> None:
-            super().__init__()
-            self.url = schemas.url(uuid.uuid4().hex)
-            self.guard = mod.NoDupeGuard(self.url)
-            self.model: set[str] = set()
-
-        @rule(sig=SIGS)
-        def add(self, sig: str) -> None:
-            assert self.guard.add(sig) is (sig not in self.model)
-            self.model.add(sig)
-
-        @rule(sig=SIGS)
-        def seen(self, sig: str) -> None:
-            assert self.guard.seen(sig) is (sig in self.model)
-
-        @rule(sigs=st.lists(SIGS, max_size=8))
-        def add_batch(self, sigs: list[str]) -> None:
-            assert self.guard.add_batch(iter(sigs)) == len(set(sigs) - self.model)
-            self.model.update(sigs)
-
-        @rule(sigs=st.lists(SIGS, max_size=8))
-        def seen_batch(self, sigs: list[str]) -> None:
-            expected = {sig: sig in self.model for sig in sigs}
-            got = self.guard.seen_batch(sigs)
-            assert got == expected and list(got) == list(expected)
-
-        @rule(side=st.sampled_from(SIDES))
-        def reopen(self, side: ModuleType) -> None:
-            """Close and reopen with either side: both read and write the same table."""
-            self.guard.close()
-            self.guard = side.NoDupeGuard(self.url)
-
-        @invariant()
-        def same_rows(self) -> None:
-            assert len(self.guard) == len(self.model)
-
-        def teardown(self) -> None:
-            assert set(self.guard) == self.model
-            assert list(self.guard) == sorted(self.model, key=lambda s: s.encode())  # SQLite's order
-            self.guard.close()
-
-    return ServerStoreMachine
-
-
 class ServerContract(DedupStoreContract):
     """The SQLite contract with ``open`` on a server schema per store name."""
 
@@ -116,7 +68,8 @@ class ServerContract(DedupStoreContract):
         return self.mod.NoDupeGuard(self.schemas.url(name), **kwargs)
 
     def test_matches_a_set_model(self) -> None:
-        run_state_machine_as_test(make_pg_machine(self.mod, self.schemas), settings=settings(
+        new_store = lambda: self.schemas.url(uuid.uuid4().hex)  # noqa: E731
+        run_state_machine_as_test(make_machine(self.mod, new_store), settings=settings(
             max_examples=15, stateful_step_count=12, deadline=None))
 
     def test_unusual_text_round_trips(self, tmp_path: Path) -> None:
@@ -295,24 +248,9 @@ def test_server_pairs_registered_and_equivalent_on_their_workload(postgres_url: 
     pairs = {p.name: p for p in select(["dedup_store"]) if p.name in _dedup_store_pg.NAMES}
     assert set(pairs) == set(_dedup_store_pg.NAMES)
     for pair in pairs.values():
-        with pair.workload(20, 3) as workload:
+        with pair.workload(10, 0) as workload:
             assert "fsync=" in workload.description  # a figure always says which durability it had
-            bounds = [pair.bind_side(side, workload.inputs) for side in ("reference", "optimized")]
-            try:
-                outputs = []
-                for bound in bounds:
-                    for _ in range(2):  # repeatable: the second call measures the same thing
-                        if bound.reset is not None:
-                            bound.reset()
-                        outputs.append(bound())
-                assert outputs[0] == outputs[1] and outputs[2] == outputs[3]
-                pair.check(outputs[0], outputs[2])
-            finally:
-                for bound in bounds:
-                    bound.close()
-        assert pair.stateful == (bounds[0].reset is not None)
-        for label, seconds in pair.one_off(pair.module("optimized")).items():
-            assert "open" in label and 0 < seconds < 5
+        assert_equivalent_on_workload(pair)
     assert pair_schemas() <= before  # the workloads dropped the schemas they made
 
 
