@@ -37,13 +37,13 @@ from typing import Any, Iterable, Iterator
 from reference.dedup_store import (TABLE, GuardLifecycle, StoreLockedError, check_sig, check_sigs,
                                    check_timeout)
 
-__all__ = ["PgNoDupeGuard", "StoreUnreachableError", "ServerAddress", "PG_SCHEMA",
+__all__ = ["PgNoDupeGuard", "StoreUnreachableError", "ServerAddress", "PG_SCHEMA", "SCHEMES",
            "MAX_SIG_BYTES", "CONNECT_TIMEOUT_S"]
 
 PG_SCHEMA = f"CREATE TABLE IF NOT EXISTS {TABLE} (sig bytea PRIMARY KEY)"
 MAX_SIG_BYTES = 2000  # PostgreSQL's btree refuses keys over ~2700 bytes (a third of an 8 kB page)
 CONNECT_TIMEOUT_S = 5
-_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
+SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")  # a URL opening a server store
 
 
 class StoreUnreachableError(ConnectionError):
@@ -54,7 +54,7 @@ class ServerAddress:
     """A checked PostgreSQL URL: the libpq conninfo to connect with and the text to show."""
 
     def __init__(self, url: str, timeout: float) -> None:
-        scheme = next((s for s in _SCHEMES if url.startswith(s)), None)
+        scheme = next((s for s in SCHEMES if url.startswith(s)), None)
         if scheme is None:
             raise ValueError(f"path: unsupported URL {url.split('://')[0]!r}:// (a dedup store URL is "
                              f"postgresql://, postgres:// or postgresql+psycopg://; a path means SQLite)")

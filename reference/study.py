@@ -107,7 +107,6 @@ RESULTS_DIR = "results"
 GUARD_FILE = "dedup.sqlite"
 MARKET_FILE = "market.npz"
 CONNECT_TIMEOUT_S = 5  # seconds a database server may take to answer a connection
-SERVER_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")  # the dedup store's too
 
 PathLike = Union[str, "os.PathLike[str]"]
 Progress = Callable[[int, int], None]
@@ -280,7 +279,9 @@ def quiet_optuna(level: Optional[int] = None) -> Iterator[None]:
 def dedup_location(spec: str, workdir: Path, study_name: str) -> tuple[str, str]:
     """Where the duplicate store lives and the prefix of its keys: the storage's own PostgreSQL
     server (keys ``"<study_name>/"``...) or the SQLite file ``workdir/dedup.sqlite`` (no prefix)."""
-    if spec.startswith(SERVER_SCHEMES):
+    from reference._dedup_pg import SCHEMES
+
+    if spec.startswith(SCHEMES):
         return spec, f"{study_name}/"
     return os.fspath(workdir / GUARD_FILE), ""
 

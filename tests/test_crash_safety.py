@@ -160,7 +160,7 @@ def test_server_restart_under_a_running_study(tmp_path: Path) -> None:
                 return {}
 
         deadline = time.monotonic() + 120
-        while len(before := complete()) < 20:
+        while len(before := complete()) < 10:
             assert study.poll() is None, f"the study ended before the restart: {study.communicate()}"
             assert time.monotonic() < deadline, "the study did not get going"
             time.sleep(0.05)

@@ -242,6 +242,9 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage", help="Optuna storage URL or journal file (default: a journal "
                                           "file in the workdir)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--study-name",
+                        help="the study in the storage (default pairbench); machines sharing a storage URL "
+                             "and a study name run one study, with one duplicate store")
     parser.add_argument("--workdir", help="study folder; rerun on it to resume "
                                           "(default pairbench-out/study-IMPL)")
     parser.add_argument("--config", help="config file (default: the default config, in the workdir)")
@@ -253,7 +256,7 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
 def study_main(args: argparse.Namespace) -> int:
     """``pairbench study``: run one study with a progress bar, print the best trial."""
     from reference._strategy import DEFAULT_N_BARS
-    from reference.study import StorageError, with_cause
+    from reference.study import DEFAULT_STUDY_NAME, StorageError, with_cause
 
     impl = getattr(args, "impl", "optimized")
     workdir = Path(getattr(args, "workdir", None) or f"pairbench-out/study-{impl}")
@@ -265,6 +268,7 @@ def study_main(args: argparse.Namespace) -> int:
             report = module.run_study(config, n_trials=n_trials, workdir=workdir,
                                       seed=getattr(args, "seed", 0) or 0, storage=getattr(args, "storage", None),
                                       workers=getattr(args, "workers", 1),
+                                      study_name=getattr(args, "study_name", None) or DEFAULT_STUDY_NAME,
                                       n_bars=getattr(args, "bars", None) or DEFAULT_N_BARS,
                                       progress=trial_ticks(bar) if bar.bar is not None else None)
         except StorageError as exc:
