@@ -14,7 +14,9 @@ examples:
   pairbench run                          every pair, built-in data, full sweep
   pairbench run dedup_store --quick      one component, fewer samples, smaller sizes
   pairbench run --json out.json --plot out.png
-  pairbench gate --quick                 the CI regression gate
+  pairbench gate --quick                 the wall-clock regression gate
+  pairbench count config_cache           instructions per call of both sides (callgrind)
+  pairbench gate --instructions --against HEAD~1 --markdown gate.md --junit gate.xml
   pairbench profile dedup_store.add_batch --impl reference --profiler pyinstrument
   pairbench flamediff dedup_store.add_batch --out diff.svg
   pairbench study --impl optimized --trials 200 --workers 2
@@ -57,17 +59,48 @@ def build_parser() -> argparse.ArgumentParser:
                         "and print each one's share of the end-to-end gain (--size = trials)")
     p.add_argument("--no-progress", action="store_true", help="no progress output")
 
-    p = sub.add_parser("gate", help="regression gate: exit 1 when a pair is slower than its floor or differs")
+    p = sub.add_parser("gate", help="regression gate: exit 1 when a pair is slower than its floor or differs",
+                       description="Wall-clock gate (default): each pair's interleaved speedup interval must sit at or "
+                                   "above its floor. --instructions: counted pairs are judged by instructions per call "
+                                   "under callgrind (floor on the instruction ratio; with --against, the optimized side "
+                                   "may not grow by more than --threshold), walltime pairs by the wall-clock gate.")
     p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("--instructions", action="store_true",
+                   help="the deterministic gate: count instructions under valgrind's callgrind")
+    p.add_argument("--threshold", type=float, default=0.02, metavar="FRACTION",
+                   help="with --instructions --against: largest growth of the optimized side allowed (default 0.02)")
+    p.add_argument("--accept", action="append", default=[], metavar="NAME",
+                   help="with --instructions: this pair's growth is intended (also: a 'Pairbench-Accept: NAME "
+                        "reason' line in a commit message since REV)")
+    p.add_argument("--size", type=_positive, help="with --instructions: count at this size (default: each pair's count size)")
+    p.add_argument("--jobs", type=_positive, help="with --instructions: children counted at once (default: CPU count)")
     p.add_argument("--quick", action="store_true", help="fewer samples at the same gate size")
     p.add_argument("--samples", type=_positive, help="interleaved samples per pair (default 15, quick 7)")
     p.add_argument("--calibrate", action="store_true",
                    help="run A/A comparisons (each side against itself) and store each pair's noise band")
     p.add_argument("--noise", default=".pairbench/noise.json", metavar="FILE",
                    help="noise bands written by --calibrate and read by the gate (default %(default)s)")
-    p.add_argument("--against", metavar="REV", help="also fail on a significant drop from REV's asv results")
-    p.add_argument("--results", default=".asv/results", metavar="DIR", help="asv results for --against")
+    p.add_argument("--against", metavar="REV",
+                   help="wall-clock: also fail on a significant drop from REV's asv results; --instructions: "
+                        "count REV's tree in the same job and fail on growth over --threshold")
+    p.add_argument("--results", default=".asv/results", metavar="DIR", help="asv results for the wall-clock --against")
     p.add_argument("--no-complexity", action="store_true", help="skip the growth-class (slope) check")
+    p.add_argument("--markdown", metavar="FILE.md", help="also write the verdicts as a Markdown table")
+    p.add_argument("--junit", metavar="FILE.xml", help="also write the verdicts as JUnit XML")
+    p.add_argument("--no-progress", action="store_true")
+
+    p = sub.add_parser("count", help="instructions per call of both sides under valgrind's callgrind",
+                       description="Count instructions per call of each counted pair's reference and optimized "
+                                   "side under callgrind (deterministic: the same count every run), with the "
+                                   "instruction ratio and, with --time or --run-json, the wall-clock speedup beside it.")
+    p.add_argument("names", nargs="*", metavar="NAME", help="pair names or component prefixes (default: all)")
+    p.add_argument("--size", type=_positive, help="count at this size (default: each pair's count size)")
+    p.add_argument("--json", metavar="FILE", help="write the counts as JSON")
+    p.add_argument("--cache-sim", action="store_true",
+                   help="also simulate caches and estimate cycles (L1 hit 1, LL hit 5, RAM 30)")
+    p.add_argument("--time", action="store_true", help="also time each pair at the count size (interleaved, 7 samples)")
+    p.add_argument("--run-json", metavar="FILE", help="read wall-clock speedups from a pairbench run JSON")
+    p.add_argument("--jobs", type=_positive, help="children counted at once (default: CPU count)")
     p.add_argument("--no-progress", action="store_true")
 
     p = sub.add_parser("profile", help="profile one side or both of a pair as flamegraphs")
@@ -119,6 +152,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         from .study_cli import ablation_main
 
         return ablation_main(args)
+    from .gate_reports import check_output
+
+    check_output(args.json, "--json")
+    check_output(args.plot, "--plot")
     pairs = select(args.names)
     settings = RunSettings.for_mode(args.quick, args.samples)
     doc = run_pairs(pairs, size=args.size, quick=args.quick, seed=args.seed, settings=settings,
@@ -130,48 +167,61 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    import json
-    from pathlib import Path
+    from . import gate_reports as reports
+    from .gate import GateOptions, against_history, calibrate, load_noise, run_gate, save_calibration
 
-    from .gate import GateOptions, calibrate, run_gate
-
+    reports.check_output(args.markdown, "--markdown")
+    reports.check_output(args.junit, "--junit")
     try:
         pairs = select(args.names)
     except PairbenchError as exc:
         print(f"ERROR {exc}")
         return 2
-    noise_path = Path(args.noise)
     if args.calibrate:
-        from .jsonio import write_json
-
         doc = calibrate(pairs, quick=args.quick, seed=args.seed, samples=args.samples,
                         progress=not args.no_progress)
-        noise_path.parent.mkdir(parents=True, exist_ok=True)
-        old = json.loads(noise_path.read_text()) if noise_path.is_file() else {"pairs": {}}
-        doc["pairs"] = {**old.get("pairs", {}), **doc["pairs"]}
-        print(f"wrote {write_json(noise_path, doc)}")
+        print(f"wrote {save_calibration(doc, args.noise)}")
         return 0 if len(doc["pairs"]) >= len(pairs) else 2
-    noise = {}
-    if noise_path.is_file():
-        try:
-            noise = json.loads(noise_path.read_text())["pairs"]
-        except (ValueError, KeyError) as exc:
-            raise PairbenchError(f"--noise: {noise_path} is not a calibration file ({exc})") from None
-    against, points = None, {}
-    if args.against:
-        from .asv_results import load, resolve
-        from .registry import asv_class_name
+    noise = load_noise(args.noise)
+    if args.instructions:
+        from .instruction_gate import InstructionGateOptions, check_threshold, run_instruction_gate
 
-        against = resolve(args.against)
-        history = load(args.results)
-        for pair in pairs:
-            for pt in history.get(asv_class_name(pair.name), {}).get(str(pair.size_for(gate=True)), []):
-                if pt.commit == against:
-                    points[pair.name] = pt
-    opts = GateOptions(quick=args.quick, seed=args.seed, samples=args.samples, noise=noise,
-                       complexity=not args.no_complexity, against=against, against_points=points)
-    code, _ = run_gate(pairs, options=opts, progress=not args.no_progress)
+        opts = InstructionGateOptions(
+            threshold=check_threshold(args.threshold), against=args.against, accept=tuple(args.accept),
+            size=args.size, seed=args.seed, parallel=args.jobs,
+            walltime=GateOptions(quick=args.quick, seed=args.seed, samples=args.samples, noise=noise,
+                                 complexity=not args.no_complexity))
+        code, verdicts = run_instruction_gate(pairs, opts, progress=not args.no_progress)
+        title = "pairbench instruction gate" + (f" against {args.against}" if args.against else "")
+    else:
+        against, points = against_history(pairs, args.against, args.results) if args.against else (None, {})
+        opts = GateOptions(quick=args.quick, seed=args.seed, samples=args.samples, noise=noise,
+                           complexity=not args.no_complexity, against=against, against_points=points)
+        code, verdicts = run_gate(pairs, options=opts, progress=not args.no_progress)
+        title = "pairbench gate" + (f" against {args.against}" if args.against else "")
+    for report, path in ((reports.MarkdownReport(), args.markdown), (reports.JUnitReport(), args.junit)):
+        if path:
+            print(f"wrote {reports.write(report, verdicts, path, title)}")
     return code
+
+
+def cmd_count(args: argparse.Namespace) -> int:
+    from . import counting
+    from .gate_reports import check_output
+    from .jsonio import write_json
+
+    check_output(args.json, "--json")
+    if args.run_json and not os.path.isfile(args.run_json):
+        raise PairbenchError(f"--run-json: {args.run_json} does not exist")
+    pairs = select(args.names)
+    results = counting.count_pairs(pairs, size=args.size, seed=args.seed, cache_sim=args.cache_sim,
+                                   parallel=args.jobs, progress=not args.no_progress)
+    counting.add_wall(results, run_json=args.run_json, time_now=args.time, seed=args.seed,
+                      progress=not args.no_progress)
+    print(counting.render(results))
+    if args.json:
+        print(f"wrote {write_json(args.json, counting.document(results, cache_sim=args.cache_sim))}")
+    return 0 if not any(r.error for r in results) else 2
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
@@ -181,6 +231,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
     from .progress import Progress
 
+    _check_out_dir(args.out, "--out")
     (pair,) = _one(args.name)
     with Progress(0, "profiling") as bar:
         paths = profile_pair(pair, impl=args.impl, profiler=args.profiler, size=args.size, out_dir=Path(args.out),
@@ -198,6 +249,10 @@ def cmd_flamediff(args: argparse.Namespace) -> int:
 
     from .progress import Progress
 
+    from .gate_reports import check_output
+
+    check_output(args.out, "--out")
+    check_output(args.png, "--png")
     (pair,) = _one(args.name)
     out = Path(args.out) if args.out else None
     with Progress(0, "flamediff") as bar:
@@ -217,9 +272,21 @@ def cmd_study(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import build_report
 
+    _check_out_dir(args.out, "--out")
     for path in build_report(args.results, args.out):
         print(path)
     return 0
+
+
+def _check_out_dir(path: str, option: str) -> None:
+    """An output folder is made by the command, but the folder above it must exist already."""
+    from pathlib import Path
+
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise PairbenchError(f"{option}: {path} is a file, not a folder")
+    if not p.exists() and not p.parent.is_dir():
+        raise PairbenchError(f"{option}: folder {p.parent} does not exist")
 
 
 def _one(name: str):
@@ -229,7 +296,7 @@ def _one(name: str):
     return pairs
 
 
-COMMANDS = {"list": cmd_list, "run": cmd_run, "gate": cmd_gate, "profile": cmd_profile,
+COMMANDS = {"list": cmd_list, "run": cmd_run, "gate": cmd_gate, "count": cmd_count, "profile": cmd_profile,
             "flamediff": cmd_flamediff, "study": cmd_study, "report": cmd_report}
 
 

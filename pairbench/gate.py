@@ -235,3 +235,47 @@ def run_gate(pairs: Sequence[Pair], *, quick: bool = False, seed: int = 0, sampl
     print(f"gate: {counts[PASS]} pass, {counts[NOISE]} within noise, {counts[FAIL]} fail, "
           f"{counts[ERROR]} error -> exit {code}", file=stream)
     return code, verdicts
+
+
+# -- what the command line hands the gate ----------------------------------------------------------
+def load_noise(path) -> dict:
+    """Noise bands stored by ``--calibrate`` (``{}`` when the file does not exist)."""
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())["pairs"]
+    except (ValueError, KeyError) as exc:
+        raise PairbenchError(f"--noise: {path} is not a calibration file ({exc})") from None
+
+
+def save_calibration(doc: dict, path) -> "Path":
+    """Merge a calibration into the noise file (bands of pairs not calibrated now are kept)."""
+    import json
+    from pathlib import Path
+
+    from .jsonio import write_json
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old = json.loads(path.read_text()) if path.is_file() else {"pairs": {}}
+    doc["pairs"] = {**old.get("pairs", {}), **doc["pairs"]}
+    return write_json(path, doc)
+
+
+def against_history(pairs: Sequence[Pair], rev: str, results_dir) -> tuple[str, dict]:
+    """``(commit, {pair name: asv Point at its gate size})`` for ``--against REV``."""
+    from .asv_results import load, resolve
+    from .registry import asv_class_name
+
+    commit = resolve(rev)
+    history = load(results_dir)
+    points = {}
+    for pair in pairs:
+        for pt in history.get(asv_class_name(pair.name), {}).get(str(pair.size_for(gate=True)), []):
+            if pt.commit == commit:
+                points[pair.name] = pt
+    return commit, points

@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import Any, Callable, Iterable, Optional, Sequence
 
 ENTRY_POINT_GROUP = "pairbench.pairs"
+COUNTING_KINDS = ("instructions", "walltime")
 
 
 class PairbenchError(Exception):
@@ -116,6 +117,13 @@ class Pair:
     stateful: True when ``bind`` returns a :class:`Bound` with a ``reset`` (each timed call needs
         fresh state). The asv suite then takes one call per sample with the reset in ``setup``;
         the engine refuses a pair whose binding disagrees with this flag.
+    counting: ``"instructions"`` (default): the pair is also counted under callgrind and the
+        instruction gate holds it; ``"walltime"``: only timed, for pairs whose cost callgrind
+        cannot see (the kernel, the disk, other processes); say why in ``counting_note``.
+    count_size: the size counted under callgrind (default: quick_size, else default_size);
+        callgrind runs code 50-100x slower, so a smaller size keeps counting in minutes.
+    instruction_floor: the instruction ratio (reference / optimized instructions per call) the
+        instruction gate holds (default: ``floor``).
     """
 
     name: str
@@ -134,6 +142,10 @@ class Pair:
     max_slope: Optional[float] = None
     one_off: Optional[Callable[[ModuleType], dict]] = None
     stateful: bool = False
+    counting: str = "instructions"
+    counting_note: str = ""
+    count_size: Optional[int] = None
+    instruction_floor: Optional[float] = None
     tags: tuple[str, ...] = ()
     source: str = field(default="builtin", compare=False)
 
@@ -146,10 +158,26 @@ class Pair:
             raise PairbenchError(f"pair {self.name!r}: sizes must be positive integers")
         if self.floor <= 0:
             raise PairbenchError(f"pair {self.name!r}: floor must be > 0")
+        if self.counting not in COUNTING_KINDS:
+            raise PairbenchError(f"pair {self.name!r}: counting must be one of {', '.join(COUNTING_KINDS)}, "
+                                 f"got {self.counting!r}")
+        if self.instruction_floor is not None and self.instruction_floor <= 0:
+            raise PairbenchError(f"pair {self.name!r}: instruction_floor must be > 0")
         object.__setattr__(self, "sizes", tuple(sorted(set(self.sizes))))
 
     # -- sizes -------------------------------------------------------------------------------
-    def size_for(self, *, quick: bool = False, gate: bool = False) -> int:
+    @property
+    def counted(self) -> bool:
+        """True when the pair is counted under callgrind (``counting="instructions"``)."""
+        return self.counting == "instructions"
+
+    @property
+    def instruction_floor_or_default(self) -> float:
+        return self.instruction_floor if self.instruction_floor is not None else self.floor
+
+    def size_for(self, *, quick: bool = False, gate: bool = False, count: bool = False) -> int:
+        if count:
+            return self.count_size or self.quick_size or self.default_size
         if gate:
             return self.gate_size or self.default_size
         if quick and self.quick_size:
@@ -261,3 +289,23 @@ def select(names: Sequence[str] = (), pairs: Optional[Iterable[Pair]] = None) ->
             raise PairbenchError(f"no pair named {name!r} (known: {known})")
         chosen.extend(h for h in hits if h not in chosen)
     return chosen
+
+
+def find_pair(name: str, pair_module: Optional[str] = None) -> Pair:
+    """The pair called exactly ``name``: among ``pair_module``'s ``PAIRS`` (fixture pairs in
+    tests), or among every registered pair. Child processes rebuild their pair with it."""
+    if pair_module:
+        try:
+            mod = importlib.import_module(pair_module)
+        except ImportError as exc:
+            raise PairbenchError(f"--pair-module: cannot import {pair_module!r}: {exc}") from exc
+        found = getattr(mod, "PAIRS", None)
+        if found is None:
+            raise PairbenchError(f"--pair-module: module {pair_module!r} has no PAIRS list")
+        candidates = select([name], pairs=list(found))
+    else:
+        candidates = select([name])
+    exact = [p for p in candidates if p.name == name]
+    if not exact:
+        raise PairbenchError(f"no pair named exactly {name!r}")
+    return exact[0]

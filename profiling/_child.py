@@ -13,35 +13,15 @@ and exits with status 2.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sys
 from typing import Optional, Sequence
 
-from pairbench.registry import Pair, PairbenchError, select
+from pairbench.registry import PairbenchError, find_pair
 
 from . import runner
 from .frames import loaded_module_files
-
-
-def find_pair(name: str, pair_module: Optional[str] = None) -> Pair:
-    """The pair called exactly ``name``: among ``pair_module``'s PAIRS, or every registered pair."""
-    if pair_module:
-        try:
-            mod = importlib.import_module(pair_module)
-        except ImportError as exc:
-            raise PairbenchError(f"--pair-module: cannot import {pair_module!r}: {exc}") from exc
-        found = getattr(mod, "PAIRS", None)
-        if found is None:
-            raise PairbenchError(f"--pair-module: module {pair_module!r} has no PAIRS list")
-        candidates = select([name], pairs=list(found))
-    else:
-        candidates = select([name])
-    exact = [p for p in candidates if p.name == name]
-    if not exact:
-        raise PairbenchError(f"no pair named exactly {name!r}")
-    return exact[0]
 
 
 def _write_report(path: str, doc: dict) -> None:
