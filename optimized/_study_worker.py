@@ -39,7 +39,8 @@ from reference.study import (COMPONENTS, RESULTS_DIR, TRIALS_DIR, Tally, open_st
 
 
 class Objective:
-    """One trial without a new process: sign, answer duplicates from memory, else backtest here."""
+    """One trial without a new process: sign, claim the signature in the shared store, answer a
+    duplicate from memory or the study, else backtest here (the rule: module docstring)."""
 
     def __init__(self, modules: Mapping[str, ModuleType], config_path: str, workdir: Path,
                  space: Mapping[str, Any], candles: strategy.Candles, tally: Tally,
