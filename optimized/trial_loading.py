@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 
 from reference.trial_loading import (
+    OPTIONAL_KEYS,
     REQUIRED_KEYS,
     STATES,
     PathLike,
@@ -41,11 +42,12 @@ from reference.trial_loading import (
     trial_file_name,
     trial_problem,
     trials_folder,
+    with_optional_keys,
     write_atomically,
 )
 
 __all__ = ["load_trials", "save_trial", "TrialFileError", "TrialFileWarning", "STATES",
-           "REQUIRED_KEYS", "trial_problem", "trial_file_name"]
+           "REQUIRED_KEYS", "OPTIONAL_KEYS", "trial_problem", "trial_file_name"]
 
 # orjson reads an int past 64 bits as a float where json reads it exactly. Such an int is a run
 # of 19+ digits not after a "." (a float's fraction may be that long; its integer part never is,
@@ -90,7 +92,7 @@ def _valid_from_orjson(trial: Any) -> bool:
               and type(trial["params"]) is dict and type(trial["user_attrs"]) is dict
               and (value is None or type(value) is float or type(value) is int)
               and trial["state"] in _STATES)
-    except (KeyError, TypeError):  # a missing key; an unhashable state
+    except (KeyError, TypeError):  # a missing key (an optional one: the slow route); an unhashable state
         return False
     if not ok:
         return False
@@ -166,5 +168,5 @@ def load_trials(trials_dir: PathLike, *, on_error: str = "raise") -> dict[str, d
         if problem:
             report(TrialFileError(folder / name, problem), on_error)
             continue
-        trials[name[:-5]] = trial
+        trials[name[:-5]] = with_optional_keys(trial)
     return trials

@@ -46,6 +46,11 @@ trials = st.fixed_dictionaries({
 }, optional={"system_attrs": st.dictionaries(st.text(max_size=4), json_values, max_size=2)})
 
 
+def without_datetimes(trial: dict) -> dict:
+    """A minimal trial: ``trial`` less its optional keys (what people write by hand)."""
+    return {k: v for k, v in trial.items() if k not in reference_mod.OPTIONAL_KEYS}
+
+
 def a_trial(number: int = 1, **changes) -> dict:
     trial = {"number": number, "params": {"x": 0.25, "mode": "trend"}, "value": 1.5, "state": "COMPLETE",
              "user_attrs": {"sharpe": 1.2, "note": "Δ"}, "datetime_start": "2025-11-20T08:00:00+00:00",
@@ -98,6 +103,19 @@ class TrialLoadingContract:
         loaded = self.mod.load_trials(tmp_path)
         assert list(loaded) == ["handmade", "trial_000002", "trial_000007", "trial_000010", "trial_1000000"]
         assert loaded["trial_000010"]["number"] == 10
+
+    def test_a_trial_without_datetimes_is_saved_as_given_and_read_with_them_null(self, tmp_path) -> None:
+        minimal = without_datetimes(a_trial(4))
+        assert sorted(minimal) == sorted(self.mod.REQUIRED_KEYS)
+        path = self.mod.save_trial(tmp_path, minimal)
+        assert json.loads(path.read_text(encoding="utf-8")) == minimal  # nothing added to the file
+        write(tmp_path, "handmade.json", json.dumps(without_datetimes(a_trial(5)) | {"datetime_start": None}))
+        assert self.mod.load_trials(tmp_path) == {
+            "handmade": a_trial(5, datetime_start=None, datetime_complete=None),
+            "trial_000004": a_trial(4, datetime_start=None, datetime_complete=None)}
+        # a file that has them still loads exactly as written
+        self.mod.save_trial(tmp_path, a_trial(4))
+        assert self.mod.load_trials(tmp_path)["trial_000004"] == a_trial(4)
 
     def test_save_creates_the_folder_and_replaces_an_older_file(self, tmp_path) -> None:
         folder = tmp_path / "a" / "b"
@@ -291,6 +309,7 @@ def orjson_layout(trial: dict) -> bytes:
 
 entries = st.one_of(
     trials.map(lambda t: json.dumps(t, indent=2).encode()),
+    trials.map(lambda t: orjson_layout(without_datetimes(t))),
     trials.map(orjson_layout),
     trials.map(lambda t: json.dumps(t).replace("\n", "\r\n").encode()),
     corrupt_bytes,
