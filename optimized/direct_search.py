@@ -30,11 +30,12 @@ from typing import Any, Optional
 import numpy as np
 from scipy.optimize import OptimizeResult
 
-from reference.direct_search import FunBatch, check_inputs, evaluate_batch
+from reference.direct_search import FunBatch, SearchSettings, check_inputs, evaluate_batch
 
 from ._direct_core import DirectRun
 
-__all__ = ["minimize"]
+# the reference's public names: its input checks and batch evaluation are the specification's own
+__all__ = ["minimize", "check_inputs", "evaluate_batch", "SearchSettings"]
 
 
 def minimize(fun_batch: FunBatch, bounds: Any, *, maxfun: Optional[int] = None, eps: float = 1e-4,
