@@ -32,7 +32,7 @@ import pytest
 
 from pairbench.equivalence import differences
 from pairbench.measure import check_equivalent, measure
-from pairbench.registry import Pair, all_pairs
+from pairbench.registry import Pair, Workload, all_pairs
 from pairbench.sides import Sides
 from tests.conftest import PLUGIN_DIR, ROOT
 
@@ -340,3 +340,37 @@ def test_signature_gaps_are_named():
 def test_an_import_of_a_side_is_seen():
     assert _sides_imported_by("json", ("json",)) != []
     assert _sides_imported_by("json", ("sqlite3",)) == []
+
+
+def _counting_bind(mod, inputs):
+    """The demo pair's binding with an optimized side that counts its calls into its output."""
+    if mod.__name__ != PAIRS["demo.members"].optimized:
+        return lambda: mod.count_members(*inputs)
+    calls = []
+
+    def call():
+        calls.append(1)
+        return mod.count_members(*inputs) + len(calls) - 1
+    return call
+
+
+@pytest.mark.parametrize("fault, test, message", [
+    (dict(workload=lambda n, s: Workload(([np.random.random()], [1]))),
+     test_workload_is_deterministic_and_cleans_up, "two workloads built for"),
+    (dict(workload=lambda n, s: Workload((tempfile.mkdtemp(), [1]))),
+     test_workload_is_deterministic_and_cleans_up, "the workload left"),
+    (dict(bind=_counting_bind), test_both_sides_bind_run_and_are_equivalent, "a second optimized call differs"),
+    (dict(stateful=True), test_stateful_agrees_with_the_binding, "has no reset, the pair says stateful=True"),
+    (dict(optimized="json"), test_both_sides_expose_the_reference_api, "count_members: missing"),
+    (dict(optimized="pairbench.registry"), test_pair_module_imports_no_side_at_import_time, "imports a side"),
+    (dict(floor=1000.0), test_floor_is_not_above_the_measured_speedup, "floor 1000.0x is above"),
+], ids=["nondeterministic", "leaves-a-folder", "state-kept", "stateful-wrong", "api-missing",
+        "imports-a-side", "floor-too-high"])
+def test_each_check_catches_a_planted_fault(fault, test, message, scratch):
+    PAIRS["planted"] = dataclasses.replace(PAIRS["demo.members"], name="planted", **fault)
+    try:
+        kwargs = {"scratch": scratch} if "scratch" in inspect.signature(test).parameters else {}
+        with pytest.raises(AssertionError, match=message):
+            test("planted", **kwargs)
+    finally:
+        del PAIRS["planted"]
