@@ -263,9 +263,9 @@ RECORDED = {"dedup_store.add_batch": "~1-2 s per reference call at 100 rows (fsy
 
 def _recorded_interval(name: str, size: int) -> tuple[float, float, float]:
     doc = json.loads((ROOT / "docs" / "results" / "run.json").read_text(encoding="utf-8"))
-    (entry,) = [e for e in doc["pairs"] if e["name"] == name]
-    (point,) = [p for p in entry["sweep"] if p["size"] == size]
-    return point["speedup"], point["ci_low"], point["ci_high"]
+    points = [p for e in doc["pairs"] if e["name"] == name for p in e["sweep"] if p["size"] == size]
+    assert points, f"{name}: docs/results/run.json records no measurement at size {size}"
+    return points[0]["speedup"], points[0]["ci_low"], points[0]["ci_high"]
 
 
 def _measured_interval(pair: Pair, size: int) -> tuple[float, float, float]:
