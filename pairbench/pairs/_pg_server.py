@@ -57,11 +57,14 @@ class ThrowawayCluster:
         self.bindir = bindir
         self.durable = durable
         self.port = free_port()
-        self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="pairbench-pg-"))
+        self.user = "postgres" if os.geteuid() == 0 else None
+        # as root the server runs as postgres, who must reach the folder: not under a private
+        # temporary folder (a test's), but /tmp, which every user may pass through
+        base = "/tmp" if self.user and os.path.isdir("/tmp") else None
+        self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="pairbench-pg-", dir=base))
         self.root.mkdir(parents=True, exist_ok=True)
         self.data = self.root / "data"
         self.log = self.root / "server.log"
-        self.user = "postgres" if os.geteuid() == 0 else None
         if self.user:
             import pwd
 
