@@ -2,20 +2,23 @@
 
 A target position changes every few hundred bars, so the bars fall into *runs* that hold one
 position. The kernel fills at the first bar of a run (the reference's rules, operation by
-operation, as a rare branch), finds where the run ends, then treats the run's bars in two
-branch-free loops: equity and margin load (independent per bar, so LLVM turns the division into
-``vdivpd``), then the stats sums, added in bar order. What each choice bought (1M bars, measured
-with ``scripts/trade_tracker_floors.py``-style timing of the kernel alone; see the module doc of
-``optimized.trade_tracker`` for the pair's figures):
+operation, as a rare branch), finds where the run ends (eight targets compared at once), then
+treats the run's bars in two branch-free loops: equity and margin load (independent per bar, so
+LLVM turns the division into ``vdivpd``), then the stats sums, added in bar order. What each
+choice bought, kernel alone at 1M bars on the 2-core AMD EPYC VM (3.3-3.5 ns/bar before):
 
-* ``error_model="numpy"``: numba's default checks every float division for zero (a branch and
-  a scalar ``vdivsd``); the load is only divided where equity > 0 anyway;
+* ``error_model="numpy"``: numba's default tests every float division for zero (a branch and a
+  scalar ``vdivsd``); the load is only divided where equity > 0 anyway;
+* run-local slices indexed from 0: with ``range(start, end)`` indices LLVM could not prove them
+  non-negative and wrapped each one, turning the loop into gathers and scatters;
 * the run structure: the per-bar position test, the side dispatch and the ``bars_held`` counts
   leave the per-bar loop (``bars_held`` adds the run length: integers, exact in float64);
-* the sums stay in bar order (``sum += load``, one chain per side): that chain, ~3 cycles per held
-  bar, and the traffic of the two per-bar output arrays are what is left.
+* no counting pre-pass: the trade tables start small and double at a fill (off the per-bar path).
 
-Every float operation is the reference's, in its order, so results agree to the last bit.
+Left: the traffic of the two per-bar output arrays and the sums' chain of dependent additions
+(~3 cycles per held bar), which bit-equal results forbid reordering; ``benchmarks/bench_floors.py``
+(``TradeTrackerFloor``) times both floors beside the tracker. Every float operation is the
+reference's, in its order, so results agree to the last bit.
 """
 from __future__ import annotations
 
@@ -26,21 +29,17 @@ __all__ = ["track_kernel"]
 
 _SCAN = 8
 """Bars compared at once when looking for the end of a run (one AVX-512 compare)."""
+_FIRST_CAPACITY = 64
+"""Rows of the trade tables to start with; they double when full (at a fill: off the per-bar path)."""
 _OPTIONS = dict(cache=True, nogil=True, error_model="numpy")
 
 
 @njit(**_OPTIONS)
-def _count_opens(positions):
-    """An upper bound on the number of trades: bars whose target is non-zero and not on the side
-    of the previous bar's (a NaN counts; so does a product that underflows to 0)."""
-    prev = 0.0
-    n = 0
-    for t in range(positions.shape[0]):
-        q = positions[t]
-        if q != 0.0 and not (q * prev > 0.0):
-            n += 1
-        prev = q
-    return n
+def _grown(table, rows):
+    """``table`` copied into one with twice the rows (at least ``rows``)."""
+    out = np.empty((max(rows, 2 * table.shape[0]), table.shape[1]), table.dtype)
+    out[:table.shape[0]] = table
+    return out
 
 
 @njit(**_OPTIONS)
@@ -113,18 +112,15 @@ def _sum_and_max(loads, start, end, total_all, max_all, total_side, max_side):
 def track_kernel(prices, positions, initial_equity, margin_rate, fee_rate):
     """One pass over the bars. Returns (bad, n, ints[n, 4], floats[n, 5], per_bar[2, T], acc[3, 7]).
 
-    ``bad`` is 1 when a value check failed (the other outputs are then meaningless; a bad value
-    only turns arithmetic into NaN/inf, and ``_count_opens`` still bounds the trades). ``ints`` holds
+    ``bad`` is 1 when a value check failed (the other outputs are then meaningless: a bad value
+    only turns arithmetic into NaN/inf; a NaN target ends a run at every bar). ``ints`` holds
     entry_index, exit_index, side, forced; ``floats`` entry_price, exit_price, size, pnl, fees;
     ``per_bar`` equity and margin load (one block: one allocation per call); ``acc`` the stats
     rows (all, long, short) as count, wins, pnl, fees, bars, max load, summed load.
-    The trade tables are sized up front by ``_count_opens`` (a cheap pre-pass): growing them
-    inside the loop made the loop carry array structs and ran 3-5x slower.
     """
     n_bars = prices.shape[0]
-    capacity = _count_opens(positions)
-    ints = np.empty((capacity, 4), np.int64)
-    floats = np.empty((capacity, 5), np.float64)
+    ints = np.empty((_FIRST_CAPACITY, 4), np.int64)
+    floats = np.empty((_FIRST_CAPACITY, 5), np.float64)
     per_bar = np.empty((2, n_bars), np.float64)
     equity_out = per_bar[0]
     load_out = per_bar[1]
@@ -175,6 +171,8 @@ def track_kernel(prices, positions, initial_equity, margin_rate, fee_rate):
                     trade_pnl += gain - fee
                     trade_fees += fee
                     realised += gain - fee
+                    if n == ints.shape[0]:
+                        ints, floats = _grown(ints, n + 1), _grown(floats, n + 1)
                     ints[n, 0] = open_index
                     ints[n, 1] = t
                     ints[n, 2] = side
@@ -218,6 +216,8 @@ def track_kernel(prices, positions, initial_equity, margin_rate, fee_rate):
         p = prices[n_bars - 1]
         gain = side * (p - avg) * abs(pos)
         trade_pnl += gain
+        if n == ints.shape[0]:
+            ints, floats = _grown(ints, n + 1), _grown(floats, n + 1)
         ints[n, 0] = open_index
         ints[n, 1] = n_bars - 1
         ints[n, 2] = side

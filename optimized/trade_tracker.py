@@ -1,10 +1,16 @@
 """Trade tracking compiled by numba: one pass over the bars, same rules as ``reference.trade_tracker``.
 
 The semantics (fills, partial closes, fees, equity, margin load, stats, errors) are those of the
-reference module's docstring. The kernel ``_track_kernel`` is ``@njit(cache=True)``: the first
-call in a fresh environment compiles it (seconds), later processes load it from numba's cache.
-Value checks (finite, positive prices; finite positions) run inside the kernel's single pass; on
-a bad value the reference's checks run to raise the very same error.
+reference module's docstring. The trick: the bars fall into runs of one target position; the
+kernel (``optimized._trade_tracker_nb``, ``@njit(cache=True)``) fills at a run's first bar and
+treats the rest of the run in branch-free loops, the margin-load division vectorised, the stats
+sums kept in bar order, so every output is bit-equal to the reference's. The first call in a
+fresh environment compiles it (seconds), later processes load it from numba's cache. Value checks
+(finite, positive prices; finite positions) run inside the kernel's pass; on a bad value the
+reference's checks run to raise the very same error.
+
+Measured (2-core AMD EPYC VM shared with other jobs, 1M bars,
+``PYTHONPATH=. python -m pairbench run trade_tracker --size 1000000``): MEASURED_TT.
 """
 from __future__ import annotations
 
