@@ -1,6 +1,7 @@
 """Floors (issue 13): the least the job of a pair can cost here, timed beside its optimized side.
 
-Each class times one pair's optimized side and the floor of its job on the same workload. A floor
+Each class times one pair's reference and optimized sides and the floor of its job on the same
+workload (``scripts/floors.py`` times them interleaved and prints the ratios with intervals). A floor
 does the part of the work no implementation can skip, by the cheapest means at hand, and keeps
 nothing the pair's output does not need; ``setup`` checks that it computes what the optimized
 side returns, so the two are timed on the same work. ``time_optimized / time_floor_*`` says how
@@ -17,6 +18,7 @@ close the side is to what this machine allows:
   (no call per configuration) from ``itertools.product`` over the leaves' values, kept in a list.
 """
 import hashlib
+import importlib
 import itertools
 
 import numpy as np
@@ -38,6 +40,7 @@ class TradeTrackerFloor:
         series = make_series(bars, 0)
         self.prices, self.positions, self.keywords = series.prices, series.positions, series.keywords
         self.track = tracker.track_trades
+        self.reference = importlib.import_module("reference.trade_tracker").track_trades
         self.traffic = njit(nogil=True)(_traffic)
         self.traffic_and_sums = njit(nogil=True)(_traffic_and_sums)
         report = self.track(self.prices, self.positions, **self.keywords)
@@ -48,6 +51,9 @@ class TradeTrackerFloor:
         assert np.array_equal(loads, self.loads) and np.array_equal(prices, self.prices)
         assert (total / held["bars_held"], top) == (held["mean_margin_load"], held["max_margin_load"])
         self.traffic(self.prices, self.positions)  # compiled here, not timed
+
+    def time_reference(self, bars):
+        self.reference(self.prices, self.positions, **self.keywords)
 
     def time_optimized(self, bars):
         self.track(self.prices, self.positions, **self.keywords)
@@ -105,12 +111,18 @@ class ParamSignatureFloor:
         self.stream = param_stream(signatures, 0, DUPLICATE_RATE)
         self.steps = dict(STEPS)
         self.signer = signer
+        self.reference = spec.param_signature
         self.normalised = [orjson.loads(spec.canonical_json(p, STEPS)) for p in self.stream]
         self.digits = {path: spec.step_decimals(step) for path, step in STEPS.items()}
         expected = [spec.param_signature(p, STEPS) for p in self.stream]
         assert self.time_floor_c(signatures) == self.time_floor_python(signatures) == expected
         signer.cache_clear()
         assert [signer.param_signature(p, STEPS) for p in self.stream] == expected
+
+    def time_reference(self, signatures):
+        sign, steps = self.reference, self.steps
+        for params in self.stream:
+            sign(params, steps)
 
     def time_optimized(self, signatures):
         self.signer.cache_clear()
@@ -186,6 +198,7 @@ class GridExpansionFloor:
 
         self.spec = grid_spec(configs, 0)
         self.expand = grid.expand_grid
+        self.reference = importlib.import_module("reference.grid_expansion").expand_grid
 
         def choices(value):
             if isinstance(value, list):
@@ -202,6 +215,9 @@ class GridExpansionFloor:
             s["exit"]["partial_close"], s["risk"]["risk_pct"], s["risk"]["max_positions"],
             s["risk"]["leverage"], s["fees"]["maker_bps"], s["fees"]["taker_bps"], s["use_htf_filter"])]
         assert self.time_floor_hold(configs) == list(self.expand(self.spec))
+
+    def time_reference(self, configs):
+        return list(self.reference(self.spec))
 
     def time_optimized(self, configs):
         return list(self.expand(self.spec))
