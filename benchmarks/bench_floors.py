@@ -8,8 +8,9 @@ side returns, so the two are timed on the same work. ``time_optimized / time_flo
 close the side is to what this machine allows:
 
 - ``TradeTrackerFloor``: the per-bar memory traffic (read prices and positions, write equity
-  and margin load into fresh arrays) and, on top, the margin-load sums added in bar order (a
-  chain of dependent float additions: bit-equal results forbid reordering them);
+  and margin load into fresh arrays) and, on top, the margin-load sums added in bar order by the
+  tracker's own loop (a chain of dependent float additions: bit-equal results forbid reordering
+  them);
 - ``ParamSignatureFloor``: per signature the cache key (orjson) and, for each first sight,
   SHA-256 of the canonical text; ``c`` with the params already normalised (orjson with sorted
   keys; not reachable: params arrive raw), ``python`` normalising each float through a memo
@@ -20,6 +21,7 @@ close the side is to what this machine allows:
 import hashlib
 import importlib
 import itertools
+from functools import partial
 
 import numpy as np
 
@@ -35,6 +37,7 @@ class TradeTrackerFloor:
         from numba import njit
 
         import optimized.trade_tracker as tracker
+        from optimized._trade_tracker_nb import _sum_and_max
         from pairbench.pairs.trade_tracker import make_series
 
         series = make_series(bars, 0)
@@ -42,7 +45,7 @@ class TradeTrackerFloor:
         self.track = tracker.track_trades
         self.reference = importlib.import_module("reference.trade_tracker").track_trades
         self.traffic = njit(nogil=True)(_traffic)
-        self.traffic_and_sums = njit(nogil=True)(_traffic_and_sums)
+        self.traffic_and_sums = partial(njit(nogil=True)(_traffic_and_sums), sum_and_max=_sum_and_max)
         report = self.track(self.prices, self.positions, **self.keywords)
         self.loads = report.margin_load
         # the floor adds the loads in bar order as the tracker does (a flat bar's 0.0 adds nothing)
@@ -75,24 +78,15 @@ def _traffic(a, b):
     return out[0], out[1]
 
 
-def _traffic_and_sums(prices, loads):
+def _traffic_and_sums(prices, loads, sum_and_max):
     """Copy both series into fresh arrays, then add the loads in order into two sums (all bars and
-    one side, as the tracker keeps) with their maxima: returns (prices, loads, sum, max)."""
+    one side) with their maxima by the tracker's own loop: returns (prices, loads, sum, max)."""
     out = np.empty((2, prices.shape[0]))
     for t in range(prices.shape[0]):
         out[0, t] = prices[t]
         out[1, t] = loads[t]
-    total = side = top = side_top = 0.0
-    kept = out[1]
-    for t in range(kept.shape[0]):
-        load = kept[t]
-        total += load
-        side += load
-        if load > top:
-            top = load
-        if load > side_top:
-            side_top = load
-    return out[0], kept, total if total == side else -1.0, top if top == side_top else -1.0
+    total, top, side, side_top = sum_and_max(out[1], 0, prices.shape[0], 0.0, 0.0, 0.0, 0.0)
+    return out[0], out[1], total if total == side else -1.0, top if top == side_top else -1.0
 
 
 class ParamSignatureFloor:

@@ -43,6 +43,24 @@ def _grown(table, rows):
 
 
 @njit(**_OPTIONS)
+def _record(ints, floats, n, entry_index, exit_index, side, forced, entry_price, exit_price, size, pnl,
+            fees):
+    """Write trade ``n`` (the tables doubled first when full); returns the tables."""
+    if n == ints.shape[0]:
+        ints, floats = _grown(ints, n + 1), _grown(floats, n + 1)
+    ints[n, 0] = entry_index
+    ints[n, 1] = exit_index
+    ints[n, 2] = side
+    ints[n, 3] = forced
+    floats[n, 0] = entry_price
+    floats[n, 1] = exit_price
+    floats[n, 2] = size
+    floats[n, 3] = pnl
+    floats[n, 4] = fees
+    return ints, floats
+
+
+@njit(**_OPTIONS)
 def _run_end(positions, start, pos):
     """The first bar after ``start`` whose target differs from ``pos`` (or the bar count)."""
     rest = positions[start:]  # indexed from 0: LLVM then sees no negative index to wrap
@@ -171,17 +189,8 @@ def track_kernel(prices, positions, initial_equity, margin_rate, fee_rate):
                     trade_pnl += gain - fee
                     trade_fees += fee
                     realised += gain - fee
-                    if n == ints.shape[0]:
-                        ints, floats = _grown(ints, n + 1), _grown(floats, n + 1)
-                    ints[n, 0] = open_index
-                    ints[n, 1] = t
-                    ints[n, 2] = side
-                    ints[n, 3] = 0
-                    floats[n, 0] = avg
-                    floats[n, 1] = p
-                    floats[n, 2] = size
-                    floats[n, 3] = trade_pnl
-                    floats[n, 4] = trade_fees
+                    ints, floats = _record(ints, floats, n, open_index, t, side, 0, avg, p, size,
+                                           trade_pnl, trade_fees)
                     n += 1
                     side = 0
                 if new_side != 0:
@@ -216,17 +225,8 @@ def track_kernel(prices, positions, initial_equity, margin_rate, fee_rate):
         p = prices[n_bars - 1]
         gain = side * (p - avg) * abs(pos)
         trade_pnl += gain
-        if n == ints.shape[0]:
-            ints, floats = _grown(ints, n + 1), _grown(floats, n + 1)
-        ints[n, 0] = open_index
-        ints[n, 1] = n_bars - 1
-        ints[n, 2] = side
-        ints[n, 3] = 1
-        floats[n, 0] = avg
-        floats[n, 1] = p
-        floats[n, 2] = size
-        floats[n, 3] = trade_pnl
-        floats[n, 4] = trade_fees
+        ints, floats = _record(ints, floats, n, open_index, n_bars - 1, side, 1, avg, p, size, trade_pnl,
+                               trade_fees)
         n += 1
 
     if not good:
