@@ -8,7 +8,7 @@ side returns, so the two are timed on the same work. ``time_optimized / time_flo
 close the side is to what this machine allows:
 
 - ``TradeTrackerFloor``: the per-bar memory traffic (read prices and positions, write equity
-  and margin load into fresh arrays) and, on top, the margin-load sums added in bar order by the
+  and margin load into a fresh numpy block) and, on top, the margin-load sums added in bar order by the
   tracker's own loop (a chain of dependent float additions: bit-equal results forbid reordering
   them);
 - ``ParamSignatureFloor``: per signature the cache key (orjson) and, for each first sight,
@@ -49,11 +49,11 @@ class TradeTrackerFloor:
         report = self.track(self.prices, self.positions, **self.keywords)
         self.loads = report.margin_load
         # the floor adds the loads in bar order as the tracker does (a flat bar's 0.0 adds nothing)
-        prices, loads, total, top = self.traffic_and_sums(self.prices, self.loads)
+        prices, loads, total, top = self.traffic_and_sums(self.prices, self.loads, np.empty((2, bars)))
         held = report.stats["all"]
         assert np.array_equal(loads, self.loads) and np.array_equal(prices, self.prices)
         assert (total / held["bars_held"], top) == (held["mean_margin_load"], held["max_margin_load"])
-        self.traffic(self.prices, self.positions)  # compiled here, not timed
+        self.traffic(self.prices, self.positions, np.empty((2, bars)))  # compiled here, not timed
 
     def time_reference(self, bars):
         self.reference(self.prices, self.positions, **self.keywords)
@@ -62,26 +62,23 @@ class TradeTrackerFloor:
         self.track(self.prices, self.positions, **self.keywords)
 
     def time_floor_traffic(self, bars):
-        self.traffic(self.prices, self.positions)
+        self.traffic(self.prices, self.positions, np.empty((2, bars)))
 
     def time_floor_traffic_and_ordered_sums(self, bars):
-        self.traffic_and_sums(self.prices, self.loads)
+        self.traffic_and_sums(self.prices, self.loads, np.empty((2, bars)))
 
 
-def _traffic(a, b):
-    """Read two float64 arrays, write two fresh ones of the same length (one block, as the
-    tracker allocates its per-bar outputs)."""
-    out = np.empty((2, a.shape[0]))
+def _traffic(a, b, out):
+    """Read two float64 arrays, write ``out``'s two rows (a fresh block, as the tracker's)."""
     for t in range(a.shape[0]):
         out[0, t] = a[t] + b[t]
         out[1, t] = a[t] * b[t]
     return out[0], out[1]
 
 
-def _traffic_and_sums(prices, loads, sum_and_max):
-    """Copy both series into fresh arrays, then add the loads in order into two sums (all bars and
-    one side) with their maxima by the tracker's own loop: returns (prices, loads, sum, max)."""
-    out = np.empty((2, prices.shape[0]))
+def _traffic_and_sums(prices, loads, out, sum_and_max):
+    """Copy both series into ``out``'s rows, then add the loads in order into two sums (all bars
+    and one side) with their maxima by the tracker's own loop: returns (prices, loads, sum, max)."""
     for t in range(prices.shape[0]):
         out[0, t] = prices[t]
         out[1, t] = loads[t]

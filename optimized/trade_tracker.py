@@ -50,8 +50,9 @@ def track_trades(prices: Any, positions: Any, *, initial_equity: float = 100_000
     """Split a target-position series into trades and report P&L, equity and margin load."""
     prices, positions = check_shapes(prices, positions)
     initial_equity, margin_rate, fee_rate = check_keywords(initial_equity, margin_rate, fee_rate)
-    bad, n, ints, floats, per_bar, acc = track_kernel(prices, positions, initial_equity,
-                                                       margin_rate, fee_rate)
+    per_bar = np.empty((2, prices.size))  # numpy's allocation: huge pages (see the kernel's module)
+    bad, n, ints, floats, acc = track_kernel(prices, positions, per_bar, initial_equity, margin_rate,
+                                             fee_rate)
     if bad:
         check_values(prices, positions)  # raises the reference's error naming the first bad value
         raise AssertionError("kernel flagged a bad value the reference checks accept")  # pragma: no cover

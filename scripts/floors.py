@@ -34,11 +34,14 @@ def rounds_of(bench, size: int, rounds: int) -> dict[str, list[float]]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("classes", nargs="*", default=list(CLASSES), choices=CLASSES, metavar="CLASS")
+    ap.add_argument("classes", nargs="*", metavar="CLASS", help=f"any of {', '.join(CLASSES)} (default: all)")
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--size", type=int, default=None, help="default: the class's largest size")
     args = ap.parse_args()
-    for cls_name in args.classes:
+    unknown = sorted(set(args.classes) - set(CLASSES))
+    if unknown:
+        ap.error(f"unknown floor class {', '.join(unknown)} (choose from {', '.join(CLASSES)})")
+    for cls_name in args.classes or CLASSES:
         cls = getattr(bench_floors, cls_name)
         size = args.size or max(cls.params)
         bench = cls()
