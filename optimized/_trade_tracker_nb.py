@@ -5,7 +5,8 @@ position. The kernel fills at the first bar of a run (the reference's rules, ope
 operation, as a rare branch), finds where the run ends (eight targets compared at once), then
 treats the run's bars in two branch-free loops: equity and margin load (independent per bar, so
 LLVM turns the division into ``vdivpd``), then the stats sums, added in bar order. What each
-choice bought, kernel alone at 1M bars on the 2-core AMD EPYC VM (3.3-3.5 ns/bar before):
+choice bought, kernel alone at 1M bars on the 2-core AMD EPYC VM (3.3-3.5 ns/bar before, about
+1.6-1.7 ns/bar after when the VM was quiet; interleaved under load, medians 5.07 -> 3.35 ns/bar):
 
 * ``error_model="numpy"``: numba's default tests every float division for zero (a branch and a
   scalar ``vdivsd``); the load is only divided where equity > 0 anyway;

@@ -23,12 +23,15 @@ Same API and semantics as the reference (its docstring is the specification). Wh
 - ``step_decimals`` is ``lru_cache``d; the rounding table of each distinct ``steps`` is built
   once.
 
-Measured (2-core AMD EPYC VM shared with other jobs, 10,000 signatures with 30% repeats,
-``PYTHONPATH=. python -m pairbench run param_signature param_signature.cold``): MEASURED_PS.
-The floor (``benchmarks/bench_floors.py``, ``ParamSignatureFloor``): per signature the orjson
-key and, per first sight, SHA-256 of the sorted orjson text with each float normalised through a
-memo; this side runs within MEASURED_PS_FLOOR of it. With the params already normalised (not
-reachable: they arrive raw) the text and hash alone cost about half as much again.
+Measured on the 2-core AMD EPYC VM, shared with other jobs (10,000 signatures, 30% repeats,
+``PYTHONPATH=. python -m pairbench run param_signature --size 10000``): 4.04x [3.84x, 4.52x] and
+5.36x [4.30x, 6.27x] (it was 3.5-3.6x); all misses (``param_signature.cold``) 4.2-5.4x. The
+issue's 10x is past the floor here: ``PYTHONPATH=. python scripts/floors.py ParamSignatureFloor``
+(``benchmarks/bench_floors.py``) times the orjson key plus, per first sight, SHA-256 of the
+sorted text, with each float normalised through a memo (``floor_python``: 7.99x [7.02x, 8.94x]
+over the reference) or with the params handed over already normalised (``floor_c``, not
+reachable: 7.83x [7.30x, 9.97x]); this side runs at 1.59x [1.26x, 1.78x] of ``floor_python``
+(1.11x by instructions under callgrind: 49.2k against 44.2k per signature).
 
 Failed calls are never cached, so errors are those of the reference, in its order.
 ``SignatureCache(maxsize)`` gives a private cache; the module functions share one of

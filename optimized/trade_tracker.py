@@ -9,8 +9,12 @@ fresh environment compiles it (seconds), later processes load it from numba's ca
 (finite, positive prices; finite positions) run inside the kernel's pass; on a bad value the
 reference's checks run to raise the very same error.
 
-Measured (2-core AMD EPYC VM shared with other jobs, 1M bars,
-``PYTHONPATH=. python -m pairbench run trade_tracker --size 1000000``): MEASURED_TT.
+Measured on the 2-core AMD EPYC VM, shared with other jobs (1M bars,
+``PYTHONPATH=. python -m pairbench run trade_tracker --size 1000000``, three runs): 203x
+[181x, 258x] and 255x [204x, 262x] with the reference at its usual ~480 ms (2.3-2.5 ms here),
+158x [132x, 221x] with the VM loaded (reference 757 ms); it was 103-108x. One-off: compile 5-6 s
+(empty numba cache), cache load 0.25-0.27 s. ``PYTHONPATH=. python scripts/floors.py
+TradeTrackerFloor`` puts it at 1.38x [0.94x, 1.52x] of the traffic-plus-ordered-sums floor.
 """
 from __future__ import annotations
 
