@@ -31,7 +31,9 @@ issue's 10x is past the floor here: ``PYTHONPATH=. python scripts/floors.py Para
 sorted text, with each float normalised through a memo (``floor_python``: 7.99x [7.02x, 8.94x]
 over the reference) or with the params handed over already normalised (``floor_c``, not
 reachable: 7.83x [7.30x, 9.97x]); this side runs at 1.59x [1.26x, 1.78x] of ``floor_python``
-(1.11x by instructions under callgrind: 49.2k against 44.2k per signature).
+(1.11x by instructions under callgrind: 49.2k against 44.2k per signature). Instructions
+(``pairbench count param_signature``, 1,000 signatures, this branch merged with main's
+counting): 6.56x (4.82x before); all misses 5.35x (3.85x before).
 
 Failed calls are never cached, so errors are those of the reference, in its order.
 ``SignatureCache(maxsize)`` gives a private cache; the module functions share one of

@@ -15,6 +15,8 @@ Measured on the 2-core AMD EPYC VM, shared with other jobs (1M bars,
 158x [132x, 221x] with the VM loaded (reference 757 ms); it was 103-108x. One-off: compile 5-6 s
 (empty numba cache), cache load 0.25-0.27 s. ``PYTHONPATH=. python scripts/floors.py
 TradeTrackerFloor`` puts it at 1.38x [0.94x, 1.52x] of the traffic-plus-ordered-sums floor.
+Instructions (``pairbench count trade_tracker``, 100,000 bars, this branch merged with main's
+counting): 260x (74.9x before).
 """
 from __future__ import annotations
 
