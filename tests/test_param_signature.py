@@ -301,6 +301,33 @@ def test_cache_never_answers_for_a_lookalike(calls) -> None:
         assert outcome(cache.signature, params, steps) == outcome(reference_mod.param_signature, params, steps)
 
 
+PLAN_VALUES = st.one_of(scalars, st.sampled_from(LOOKALIKES), st.floats(-1e-3, 1e-3),
+                        st.lists(scalars, max_size=2), st.dictionaries(keys, scalars, max_size=2))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(PLAN_VALUES, PLAN_VALUES, PLAN_VALUES), min_size=2, max_size=6),
+       st.sampled_from([None, {"a": 0.05}, {"n.x": 0.5, "a": 1}, {"n.x": 0.001}]))
+def test_compiled_plan_of_a_shape_writes_the_reference_text(rows, steps) -> None:
+    """From a shape's second sight on, its text comes from a compiled plan: any values (floats
+    small, integral, stepped; bools; None; a list or dict where the plan saw a scalar) still give
+    the reference's text and errors, the plan falling back where its slots do not fit."""
+    for a, x, y in rows:
+        params = {"a": a, "n": {"x": x, "y": y}}
+        assert outcome(optimized_mod.canonical_json, params, steps) == outcome(
+            reference_mod.canonical_json, params, steps)
+
+
+def test_a_plan_is_compiled_on_the_second_sight_of_a_shape() -> None:
+    places = optimized_mod._places(None, None)
+    params = {"plan_probe": 0.5, "plan_nested": {"k": 2.0}}
+    shape = tuple(params)
+    optimized_mod.canonical_json(params)
+    assert places.plans.get(shape, "absent") is None  # seen once: written by the generic path
+    assert optimized_mod.canonical_json(dict(params, plan_probe=1.0)) == '{"plan_nested":{"k":2},"plan_probe":1}'
+    assert callable(places.plans[shape])
+
+
 def test_threads_hammering_one_cache_get_the_reference_strings() -> None:
     from pairbench.pairs.param_signature import STEPS, param_stream
 
