@@ -145,7 +145,7 @@ def test_pyspy_other_failure_and_missing_executable(tmp_path, monkeypatch):
 
 # -- bad input ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("kwargs, match", [
-    ({"profiler": "perf"}, r"profiler: unknown 'perf' \(choose from pyinstrument, py-spy, cprofile\)"),
+    ({"profiler": "perf"}, r"profiler: unknown 'perf' \(choose from pyinstrument, py-spy, cprofile, callgrind\)"),
     ({"impl": "fast"}, "impl: must be one of both, reference, optimized"),
     ({"size": 0}, "size: must be a positive integer"),
     ({"size": 2.5}, "size: must be a positive integer"),
