@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from tests.asv_planted import FAST_REGRESSED, PlantedRepo
 from tests.conftest import ROOT
 
 
@@ -127,26 +128,6 @@ def test_instruction_benchmarks_skip_uncounted_pairs_and_missing_valgrind(monkey
         mod.ConfigCache().track_instructions_reference(failed, 4)
 
 
-_PLANTED_PAIRS = '''"""A pair for the asv test: its optimized side is slowed by the second commit."""
-from pairbench.equivalence import equivalence
-from pairbench.registry import Pair, Workload
-
-
-def _workload(size, seed):
-    return Workload(inputs=([(i * 7919 + seed) % (4 * size) for i in range(size)],), description=f"{size} ints")
-
-
-PAIRS = [Pair(name="planted.sum", summary="a Python loop vs the builtin sum", reference="pb_planted.slow",
-              optimized="pb_planted.fast", workload=_workload, bind=lambda mod, inputs: (lambda: mod.total(*inputs)),
-              check=equivalence(), sizes=(3000,), default_size=3000, floor=1.0, counting="walltime",
-              counting_note="a test pair: timed only")]
-'''
-_SLOW = "def total(data):\n    out = 0\n    for x in data:\n        out += x\n    return out\n"
-_FAST = "def total(data):\n    return sum(data)\n"
-#: the planted regression: still right, now sorting first (several times the builtin sum's cost)
-_FAST_REGRESSED = "def total(data):\n    return sum(sorted(data))\n"
-
-
 def _compare_marks(text: str) -> dict[str, str]:
     """``{benchmark row: asv's mark}`` from ``asv compare`` output (``+`` worse, ``-`` better)."""
     marks = {}
@@ -163,50 +144,14 @@ def test_asv_marks_a_planted_ratio_regression_worse_and_continuous_logic_fails(t
     `asv run --python=same --set-commit-hash` on the ratio benchmarks only: `asv compare` marks
     the cost ratio `+` (worse) where it marks the speedup `-` (asv reads every track_ figure as
     lower-is-better), and asv continuous' rule (exit 1 when any benchmark worsened) fails."""
-    work = tmp_path / "repo"
-    plugin = work / "plugin"
-    (plugin / "pb_planted").mkdir(parents=True)
-    (plugin / "pb_planted-0.1.dist-info").mkdir()
-    (plugin / "pb_planted-0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: pb-planted\nVersion: 0.1\n")
-    (plugin / "pb_planted-0.1.dist-info" / "entry_points.txt").write_text("[pairbench.pairs]\nplanted = pb_planted.pairs\n")
-    (plugin / "pb_planted" / "__init__.py").write_text("")
-    (plugin / "pb_planted" / "pairs.py").write_text(_PLANTED_PAIRS)
-    (plugin / "pb_planted" / "slow.py").write_text(_SLOW)
-    (plugin / "pb_planted" / "fast.py").write_text(_FAST)
-    shutil.copytree(ROOT / "benchmarks", work / "benchmarks", ignore=shutil.ignore_patterns("__pycache__"))
-    conf = json.loads((ROOT / "asv.conf.json").read_text())
-    conf.update(repo=str(work), branches=["main"], results_dir=str(tmp_path / "results"),
-                env_dir=str(tmp_path / "env"), html_dir=str(tmp_path / "html"))
-    (work / "asv.conf.json").write_text(json.dumps(conf))
-    paths = os.pathsep.join([str(plugin), str(ROOT)])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASV")}
-    env.update(HOME=str(tmp_path), PYTHONPATH=paths, ASV_PYTHONPATH=paths, GIT_AUTHOR_NAME="t",
-               GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
-
-    def sh(*cmd: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run(list(cmd), cwd=work, env=env, capture_output=True, text=True, timeout=timeout)
-
-    def commit(message: str) -> str:
-        assert sh("git", "add", "-A").returncode == 0
-        assert sh("git", "commit", "-qm", message).returncode == 0
-        return sh("git", "rev-parse", "HEAD").stdout.strip()
-
-    assert sh("git", "init", "-q", "-b", "main").returncode == 0
-    before = commit("the planted pair")
-    assert sh(sys.executable, "-m", "asv", "machine", "--yes", "--machine", "testbox").returncode == 0
+    repo = PlantedRepo(tmp_path)
     bench = r"PlantedSum\.track_(cost_ratio|speedup|instructions_optimized)"
+    before = repo.commit("the planted pair")
+    repo.record(before, bench)
+    after = repo.commit("optimized: sort first (the planted regression)", fast=FAST_REGRESSED)
+    repo.record(after, bench)
 
-    def record(commit_hash: str) -> None:
-        out = sh(sys.executable, "-m", "asv", "run", "--python=same", "--quick", "--machine", "testbox", "--set-commit-hash",
-                 commit_hash, "-b", bench, "--show-stderr", timeout=300)
-        assert out.returncode == 0 and "failed" not in out.stdout, out.stdout + out.stderr
-
-    record(before)
-    (plugin / "pb_planted" / "fast.py").write_text(_FAST_REGRESSED)
-    after = commit("optimized: sort first (the planted regression)")
-    record(after)
-
-    out = sh(sys.executable, "-m", "asv", "compare", "--factor", "1.1", "--machine", "testbox", before, after)
+    out = repo.asv("compare", "--factor", "1.1", "--machine", "testbox", before, after)
     assert out.returncode == 0, out.stderr
     marks = _compare_marks(out.stdout)
     assert marks.get("PlantedSum.track_cost_ratio(3000)") == "+", out.stdout
@@ -217,7 +162,7 @@ def test_asv_marks_a_planted_ratio_regression_worse_and_continuous_logic_fails(t
     continuous = ("import sys\nfrom asv.config import Config\nfrom asv.commands.compare import Compare\n"
                   "worse, better = Compare.print_table(Config.load('asv.conf.json'), sys.argv[1], sys.argv[2], "
                   "factor=1.1, split=False, machine='testbox')\nsys.exit(1 if worse else 0)\n")
-    regressed = sh(sys.executable, "-c", continuous, before, after)
+    regressed = repo.sh(sys.executable, "-c", continuous, before, after)
     assert regressed.returncode == 1, regressed.stdout + regressed.stderr
-    unchanged = sh(sys.executable, "-c", continuous, before, before)
+    unchanged = repo.sh(sys.executable, "-c", continuous, before, before)
     assert unchanged.returncode == 0, unchanged.stdout + unchanged.stderr
