@@ -326,6 +326,8 @@ def flamediff_pair(pair: Pair, *, size: Optional[int] = None, runs: int = 5, out
         out = Path(out) if out is not None else DEFAULT_OUT_DIR / f"{pair_dir_name(pair.name)}.svg"
         if out.suffix.lower() != ".svg":
             raise PairbenchError(f"out: must name an .svg file, got {str(out)!r}")
+        # the folder first: a new entry in the checkout (pairbench-out/) moves the counts made after it
+        out.parent.mkdir(parents=True, exist_ok=True)
         diff = counted_diff(pair, size=size, against=against, side=side, seed=seed, progress=progress)
         return write_counted_diff(diff, out, png=Path(png) if png is not None else None)
     if against is not None:

@@ -75,9 +75,13 @@ class CountedDiff(FlameDiff):
 
     def subtitle(self) -> str:
         first, second = self.labels
-        return (f"width: {first}'s instructions per call (size {self.size}); red: more instructions in "
-                f"{second}, blue: fewer, deeper the bigger the change; grey: the same count; "
-                f"hatched: only in {second}. One callgrind run per side: differences are exact")
+        return (f"width: {first}'s instructions per call (size {self.size}); red: more in {second}, blue: "
+                f"fewer (deeper: bigger change); grey: same count; hatched: only in {second}; exact")
+
+    def tree(self):
+        root = super().tree()
+        root.name = f"{self.pair}: instructions per call"
+        return root
 
     def title(self) -> str:
         first, second = self.labels
