@@ -12,9 +12,11 @@ up: a regression raises it, and ``asv continuous`` fails on it. For counted pair
 (``counting="instructions"``) ``track_instructions_reference``/``_optimized`` are both sides'
 instructions per call under callgrind (:mod:`pairbench.count`), exact for a tree and an
 interpreter build, so a step in them is a real change. They are counted only at the pair's count
-size (``pair.size_for(count=True)``): counting runs code 50-100x slower, and the count size is the
-one the instruction gate compares; at the other sizes, for pairs that are not counted and where
-valgrind is missing, they are skipped (asv's ``SkipNotImplemented``, shown as n/a). Pairs registered by other
+size (``pair.size_for(count=True)``), the size the instruction gate compares: counting both sides
+there took 5-60 s per pair (4.6 min for the 13 counted pairs, on a shared 2-core machine), and the
+larger sizes cost up to 10x more each (grid_expansion at 100,000 runs 10x the instructions of
+10,000). At the other sizes, for pairs that are not counted and where valgrind is missing, they
+are skipped (asv's ``SkipNotImplemented``, shown as n/a); a count that fails fails them. Pairs registered by other
 distributions (entry-point group ``pairbench.pairs``) get classes too: adding a pair needs no edit
 here. Workloads are built once per process and size; pairs whose calls need a fresh state
 (``stateful``) take one call per sample with the reset done, untimed, in ``setup``.
@@ -144,11 +146,31 @@ def _counted(pair):
     except PairbenchError as exc:
         return {"skip": str(exc)}
     size = count_size(pair)
-    counts = run_jobs([Job(pair.name, side, size) for side in SIDES], parallel=len(SIDES))
+    module = _plugin_module(pair)
+    counts = run_jobs([Job(pair.name, side, size, pair_module=module) for side in SIDES], parallel=len(SIDES))
     errors = [f"{c.side}: {c.error}" for c in counts if c.error]
     if errors:
         return {"size": size, "error": "; ".join(errors)}
     return {"size": size, **{c.side: c.instructions for c in counts}}
+
+
+def _plugin_module(pair):
+    """The module holding a plugin pair's ``PAIRS`` (None for a built-in pair), with the folder it
+    is imported from put on ``PYTHONPATH``: asv puts a plugin on this process's ``sys.path`` only,
+    and the counting child finds its pair by importing that module."""
+    import importlib.util
+    import os
+
+    if pair.source == "builtin":
+        return None
+    spec = importlib.util.find_spec(pair.source.split(".")[0])
+    if spec is not None and (spec.submodule_search_locations or spec.origin):
+        # a package's folder, or a lone module's file: the folder above it is the one to import from
+        folder = os.path.dirname(list(spec.submodule_search_locations or [spec.origin])[0])
+        paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+        if folder not in paths:
+            os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [folder, *paths]))
+    return pair.source
 
 
 def _instructions(cache, size, side):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from .asv_results import Point, commit_order
+from .asv_results import Point, _num, commit_order, results_by_size
 from .instruction_gate import DEFAULT_THRESHOLD
 from .jsonio import atomic_write_bytes
 
@@ -65,35 +65,17 @@ class Step:
 def load_counts(results_dir: str | Path, *, machine: Optional[str] = None) -> dict[str, dict[str, list[CountPoint]]]:
     """``{asv class: {size: [CountPoint per commit, oldest first]}}``: the sizes and commits where
     asv recorded a count (skipped sizes, with no count, are left out)."""
-    import asv.results as ar
-
-    results_dir = Path(results_dir)
-    it = ar.iter_results_for_machine(str(results_dir), machine) if machine else ar.iter_results(str(results_dir))
     points: dict[tuple[str, str, str], CountPoint] = {}
-    for res in it:
-        for key in res.get_all_result_keys():
-            m = _KEY.match(key)
-            if not m:
-                continue
-            params = res.get_result_params(key)
-            sizes = [str(p) for p in params[0]] if params else [""]
-            values = res.get_result_value(key, params)
-            if not isinstance(values, list):
-                values = [values]
-            for size, val in zip(sizes, values):
-                try:
-                    v = float(val)
-                except (TypeError, ValueError):
-                    continue
-                if not math.isfinite(v):
-                    continue
-                pt = points.setdefault((m["cls"], size, res.commit_hash),
-                                       CountPoint(res.commit_hash, float(res.date or 0), size))
-                setattr(pt, m["side"], v)
+    for res, m, size, val, _stats, _samples in results_by_size(results_dir, _KEY, machine=machine):
+        v = _num(val)
+        if not math.isfinite(v):
+            continue
+        pt = points.setdefault((m["cls"], size, res.commit_hash), CountPoint(res.commit_hash, float(res.date or 0), size))
+        setattr(pt, m["side"], v)
     out: dict[str, dict[str, list[CountPoint]]] = {}
     for (cls, size, _), pt in points.items():
         out.setdefault(cls, {}).setdefault(size, []).append(pt)
-    order = commit_order(results_dir)
+    order = commit_order(Path(results_dir))
     for by_size in out.values():
         for pts in by_size.values():
             pts.sort(key=lambda p: (order.get(p.commit, math.inf), p.date))

@@ -27,7 +27,7 @@ from pairbench.registry import Pair, PairbenchError
 
 from .callgrind_profile import count_side, format_instructions
 from .collapsed import _clean
-from .flamediff import GREY, DiffFrame, FlameDiff, build_diff
+from .flamediff import DiffFrame, FlameDiff, build_diff
 from .svg import FlameGraphSVG
 
 Progress = Optional[Callable[[str], None]]
@@ -44,15 +44,9 @@ class CountedDiff(FlameDiff):
         return round(f.ref_mean), round(f.opt_mean)
 
     def significant(self, f: DiffFrame) -> bool:
+        """Any change of the rounded count (the colouring of :class:`FlameDiff` follows it)."""
         a, b = self._counts(f)
         return a != b
-
-    def colour(self, f: DiffFrame) -> str:
-        if not self.significant(f):
-            return GREY
-        depth = 0.35 + 0.65 * min(1.0, abs(f.change))
-        pale = round(225 * (1 - depth))
-        return f"rgb(255,{pale},{pale})" if f.change > 0 else f"rgb({pale},{pale},255)"
 
     def verdict(self, f: DiffFrame) -> str:
         a, b = self._counts(f)
