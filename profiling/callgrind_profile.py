@@ -14,7 +14,11 @@ a callgrind file. From it, in ``<out>/<pair>/<side>/``:
 
 Under callgrind the frames are the interpreter's C functions (``_PyEval_EvalFrameDefault``,
 ``_PyObject_MakeTpCall``, ``PyDict_GetItem``...), not Python functions: Python code shows as the
-interpreter running it. Its Python functions are named beside them from cProfile's call counts.
+interpreter running it. Since Python 3.11 a Python function called from Python runs in its
+caller's C frame, so the side's own Python code is charged to the C frame that was running when
+counting began (the root of the stacks, often ``_PyObject_MakeTpCall``, the call that switched
+counting on): the hot spots say so. The Python functions are named beside them from cProfile's
+call counts.
 The region also holds the harness's loop around the calls (its cost per call is given; the
 count ``pairbench count`` reports has it subtracted).
 """
@@ -184,6 +188,7 @@ def count_side(pair: Pair, side: str, *, keep: Path, size: Optional[int] = None,
         if res.error:
             raise PairbenchError(f"callgrind: counting the {side} side of {pair.name!r} failed: {res.error}")
         part = named(callgrind_out.parse(tmp))
+        os.chmod(tmp, 0o644)
         res.callgrind_file = str(atomic_move(tmp, keep))
     finally:
         if os.path.exists(tmp):
@@ -214,7 +219,7 @@ def write_side(profile: CountedProfile, out_dir: Path) -> list[Path]:
     svg = FlameGraphSVG(
         title=title,
         subtitle=(f"instructions per call at size {profile.size} {profile.size_unit}; width = share of "
-                  f"the counted region; C frames (Python code runs inside _PyEval_EvalFrameDefault)"),
+                  f"the counted region; C frames (the root runs the side's Python code)"),
     ).render(flame_tree(profile.folded, root_name=f"{profile.side} call"))
     return [profile.folded.write(out_dir / f"{NAME}.folded", scale=1),
             atomic_write_text(out_dir / f"{NAME}.svg", svg),
@@ -236,6 +241,11 @@ class CountedHotspots:
         self.by_inclusive = sorted(((fn, v / calls) for fn, v in profile.part.inclusive_of(EVENT).items()),
                                    key=lambda kv: (-kv[1], kv[0]))
         self.python = sorted(profile.python_calls.items(), key=lambda kv: (-kv[1], kv[0]))
+        #: the C frames running when counting began: their self cost is the eval loop running Python
+        self.roots = {stack[0] for stack in profile.folded.stacks if stack}
+
+    def name(self, fn: str) -> str:
+        return f"{fn} (eval loop: Python code)" if fn in self.roots else fn
 
     def share(self, v: float) -> str:
         return f"{100 * v / self.total:.1f}%" if self.total > 0 else "-"
@@ -246,9 +256,11 @@ class CountedHotspots:
             return f"callgrind counted nothing in the {side} side's calls"
         fn, v = self.by_self[0]
         line = f"{self.share(v)} of the {side} side's instructions are in {fn} (self)"
-        mine = [name for name, _ in self.python if self.own_prefixes and name.startswith(self.own_prefixes[0])]
+        if fn in self.roots:
+            line += ", the interpreter running the side's Python code"
+        mine = [(name, n) for name, n in self.python if self.own_prefixes and name.startswith(self.own_prefixes[0])]
         if mine:
-            line += f"; its own Python code runs {mine[0]}"
+            line += f"; its most called own Python function is {mine[0][0]} ({mine[0][1]:,.4g} per call)"
         return line
 
     def markdown(self) -> str:
@@ -261,14 +273,17 @@ class CountedHotspots:
                  f"{fmt(c.instructions)} in the side's call and {fmt(p.harness_per_call)} in the harness loop "
                  f"around it (the figure `pairbench count` reports is the first).", "",
                  "Instructions are exact for this tree, interpreter and library build (valgrind's callgrind). "
-                 "The frames are the interpreter's C functions, not Python functions: Python code shows as "
-                 "`_PyEval_EvalFrameDefault` and the C calls it makes. The Python functions the same calls "
-                 "run are listed below with their call counts (cProfile).", ""]
+                 "The frames are the interpreter's C functions, not Python functions. Since Python 3.11 a Python "
+                 "function called from Python runs in its caller's C frame, so the side's own Python code is "
+                 "charged to the C frame running when counting began, the root of the stacks (marked "
+                 "*eval loop: Python code* below); C calls it makes (`PyObject_Vectorcall`, `PyDict_GetItem`, ...) "
+                 "are their own frames. The Python functions the same calls run are listed last with their "
+                 "call counts (cProfile).", ""]
         for heading, rows, what in (("Top functions by self instructions", self.by_self, "self"),
                                     ("Top functions by inclusive instructions", self.by_inclusive, "inclusive")):
             lines += [f"## {heading}", "", f"| # | function | {what} per call | share |", "| --- | --- | --- | --- |"]
             for i, (fn, v) in enumerate(rows[: self.top], 1):
-                lines.append(f"| {i} | `{fn}` | {fmt(v)} | {self.share(v)} |")
+                lines.append(f"| {i} | `{self.name(fn)}` | {fmt(v)} | {self.share(v)} |")
             lines.append("")
         lines += ["Inclusive counts follow callgrind's call edges; a function in a call cycle (the "
                   "interpreter calling back into itself through C) can pass 100%.", ""]

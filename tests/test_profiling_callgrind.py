@@ -115,6 +115,8 @@ def test_profile_callgrind_writes_a_callgrind_file_callgrind_annotate_reads(tmp_
     hot = (side_dir / "hotspots.md").read_text()
     assert "## Top functions by self instructions" in hot and "## Top functions by inclusive instructions" in hot
     assert "interpreter's C functions" in hot
+    assert "(eval loop: Python code)" in hot      # the root frame runs the side's Python code (3.11+)
+    assert oct((side_dir / "callgrind.out").stat().st_mode & 0o777) == "0o644"
     assert "optimized.config_cache." in hot        # the Python functions, from cProfile's call counts
     doc = json.loads((side_dir / "callgrind.speedscope.json").read_text())
     assert doc["profiles"][0]["unit"] == "none"
