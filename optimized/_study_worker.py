@@ -8,8 +8,18 @@ workers, one copy in ``multiprocessing.shared_memory`` that every worker maps), 
 backtest (primed from the trial files of earlier runs on resume).
 
 Processes coordinate only through the Optuna storage (which hands out trial numbers) and the
-shared signature store, so a worker on another machine with the same storage URL and its own
-copy of the candles joins the same study in the same way (:func:`run_worker`).
+shared signature store (on the storage's server when that is PostgreSQL), so a worker on another
+machine with the same storage URL and its own copy of the candles joins the same study in the
+same way (:func:`run_worker`).
+
+The rule for parameters drawn by several workers at once: a new signature is *claimed* with one
+atomic ``guard.add`` before anything is computed, so exactly one trial per signature, across all
+workers and machines, is its first (``duplicate=False``); every other trial of it is a duplicate.
+A duplicate's value comes from this worker's memory, else from a complete trial of the study
+with the same parameters (another worker's, read from the storage), else (its first trial is
+still running, or died) from a backtest of its own: the backtest is deterministic, so the value
+is the same. A parameter set is thus backtested again only by a worker that draws it while its
+first evaluation is still running.
 """
 from __future__ import annotations
 
@@ -24,15 +34,17 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from reference import _strategy as strategy
-from reference.study import (COMPONENTS, GUARD_FILE, RESULTS_DIR, TRIALS_DIR, Tally, components_of,
-                             open_storage, quiet_optuna, trial_record, values_by_signature)
+from reference.study import (COMPONENTS, RESULTS_DIR, TRIALS_DIR, Tally, open_storage, quiet_optuna,
+                             trial_record, values_by_signature, with_cause)
 
 
 class Objective:
-    """One trial without a new process: sign, answer duplicates from memory, else backtest here."""
+    """One trial without a new process: sign, claim the signature in the shared store, answer a
+    duplicate from memory or the study, else backtest here (the rule: module docstring)."""
 
     def __init__(self, modules: Mapping[str, ModuleType], config_path: str, workdir: Path,
-                 space: Mapping[str, Any], candles: strategy.Candles, tally: Tally) -> None:
+                 space: Mapping[str, Any], candles: strategy.Candles, tally: Tally,
+                 dedup: tuple[str, str]) -> None:
         self.modules = modules
         self.config_path = config_path
         self.space = space
@@ -40,7 +52,8 @@ class Objective:
         self.tally = tally
         self.trials_dir = workdir / TRIALS_DIR
         self.results_dir = workdir / RESULTS_DIR
-        self.guard = modules["dedup_store"].NoDupeGuard(workdir / GUARD_FILE)
+        location, self.key_prefix = dedup
+        self.guard = modules["dedup_store"].NoDupeGuard(location)
         earlier = modules["trial_loading"].load_trials(self.trials_dir)  # a resume's trial files
         self.values = values_by_signature(earlier)
         self.n_resumed = len(earlier)
@@ -60,16 +73,34 @@ class Objective:
         params = strategy.canonical_params(strategy.suggest(trial, self.space), self.space)
         sig = self._signature(params)
         value = self.values.get(sig)
-        duplicate = value is not None or self.guard.seen(sig)
+        duplicate = value is not None or not self.claim(self.key_prefix + sig)
+        if value is None and duplicate:
+            value = self.value_in_study(trial, params)
         backtested = value is None
         if backtested:
             value = self.backtest(params, sig)
-            self.values[sig] = value
+        self.values[sig] = value
         self._save_trial(self.trials_dir, trial_record(trial, params, sig, value, duplicate))
-        if not duplicate:
-            self.guard.add(sig)
         self.tally.count(trial.number, params, value, duplicate, backtested)
         return value
+
+    def claim(self, key: str) -> bool:
+        """``guard.add(key)``, once more on a new connection if the server went away under it (a
+        restart). Should the lost first try have been committed, the retry calls this trial a
+        duplicate of itself: it then finds no value and backtests, as a first trial would."""
+        try:
+            return self.guard.add(key)
+        except ConnectionError:
+            return self.guard.add(key)
+
+    def value_in_study(self, trial: Any, params: dict) -> Optional[float]:
+        """The value of a complete trial of the study with these parameters (another worker's)."""
+        import optuna
+
+        for other in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+            if other.value is not None and strategy.canonical_params(other.params, self.space) == params:
+                return float(other.value)
+        return None
 
     def backtest(self, params: dict, sig: str) -> float:
         settings = self.settings()
@@ -114,6 +145,7 @@ class WorkerTask:
     config_path: str
     workdir: str
     storage: str
+    dedup: tuple  # (store location, key prefix): reference.study.dedup_location
     study_name: str
     seed: int
     space: dict
@@ -146,19 +178,26 @@ def run_worker(task: WorkerTask, candles: Optional[strategy.Candles] = None) -> 
 
 
 def _optimize(task: WorkerTask, candles: strategy.Candles) -> Tally:
+    """Run the worker's trials; an error that stops it comes back as one line naming its cause
+    (a worker's exception crosses to the parent without its chain of causes)."""
     import optuna
 
-    modules = components_of("optimized", {name: import_module(mod) for name, mod in task.modules})
+    modules = {name: import_module(mod) for name, mod in task.modules}
     tally = Tally()
-    with quiet_optuna():
-        study = optuna.load_study(study_name=task.study_name, storage=open_storage(task.storage),
-                                  sampler=optuna.samplers.TPESampler(seed=task.seed + task.index))
-        objective = Objective(modules, task.config_path, Path(task.workdir), task.space, candles, tally)
+    with quiet_optuna(optuna.logging.ERROR):  # the parent reports a failure once, in one line
         try:
-            study.optimize(objective, n_trials=task.n_trials)
-        finally:
-            objective.close()
+            study = optuna.load_study(study_name=task.study_name, storage=open_storage(task.storage),
+                                      sampler=optuna.samplers.TPESampler(seed=task.seed + task.index))
+            objective = Objective(modules, task.config_path, Path(task.workdir), task.space, candles, tally,
+                                  tuple(task.dedup))
+            try:
+                study.optimize(objective, n_trials=task.n_trials)
+            finally:
+                objective.close()
+        except Exception as exc:
+            raise RuntimeError(f"worker {task.index} stopped: {with_cause(exc)}") from None
     return tally
+
 
 
 def module_names(modules: Mapping[str, ModuleType]) -> tuple:

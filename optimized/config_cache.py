@@ -40,6 +40,11 @@ Read-only results, chosen by measurement
     :func:`thaw` or ``copy.deepcopy`` (plain dicts and lists all the way down), ``dict(cfg)`` /
     ``cfg.copy()`` (shallow). Pickling gives plain dicts and lists. This guards against mistakes,
     not malice: ``dict.__setitem__(cfg, k, v)`` still bypasses it.
+
+Measured speedup: **53.3x [52.8x, 54.4x]** at 4 symbols (123 us -> 2.29 us per call); 43.7x at 1
+symbol, 258x at 64. Reproduce: ``pairbench run config_cache --size 4`` (median of 15 interleaved
+per-sample ratios, bootstrap 95% interval; the figure is the README's, ``docs/results/run.json``,
+2-core AMD EPYC VM, threads pinned to 1).
 """
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """A persistent set of trial signatures in one SQLite file: the fast side.
 
 Same API, semantics, errors and file format as :mod:`reference.dedup_store` (read its docstring:
-it is the specification). What differs is how the work reaches SQLite:
+it is the specification); a PostgreSQL URL opens :mod:`optimized._dedup_pg`'s store. What differs
+is how the work reaches SQLite:
 
 - One connection per guard per process, opened in the constructor (so a bad path fails there) and
   re-opened after ``fork``: every call compares ``os.getpid()`` with the pid that opened it, and a
@@ -42,7 +43,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Optional
+from typing import Any, Optional
 
 from reference.dedup_store import (DEFAULT_TIMEOUT, SCHEMA, TABLE, GuardLifecycle, StoreLockedError,
                                    check_path, check_sig, check_sigs, check_timeout, clear_sqlite_errors,
@@ -57,7 +58,7 @@ _FALLBACK_VARIABLE_LIMIT = 999
 
 # Connections a forked child inherited from its parent: kept referenced so that the child never
 # closes (nor uses) them; closing would run SQLite's close-time WAL work on the parent's behalf.
-_INHERITED_AFTER_FORK: list[sqlite3.Connection] = []
+_INHERITED_AFTER_FORK: list[Any] = []
 _STR_ONLY = frozenset({str})
 
 
@@ -80,8 +81,42 @@ def variable_limit(conn: sqlite3.Connection) -> int:
     return int(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
 
 
-class NoDupeGuard(GuardLifecycle):
-    """The set of signatures stored in the SQLite file ``path``; see the module docstring."""
+class ProcessConnection(GuardLifecycle):
+    """What the optimized guards share: one connection per process (``_conn``, opened by the
+    guard), under a lock, set aside after ``fork`` (the child opens its own), closed by ``close``."""
+
+    _conn: Any
+    _lock: threading.Lock
+    _pid: int
+
+    def _park(self, conn: Any) -> None:
+        """Keep a connection inherited across ``fork`` referenced, never used nor closed here."""
+        _INHERITED_AFTER_FORK.append(conn)
+
+    def _after_fork(self) -> None:
+        """In a forked child: a fresh lock, and a connection of its own on next use."""
+        self._lock = threading.Lock()
+        if self._conn is not None:
+            self._park(self._conn)
+            self._conn = None
+        self._pid = os.getpid()
+
+    def close(self) -> None:
+        """Close this process's connection. Idempotent; later calls raise ``ValueError``."""
+        if self._pid != os.getpid():
+            self._after_fork()
+        with self._lock:
+            self._closed = True
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+
+class NoDupeGuard(ProcessConnection):
+    """The set of signatures stored in the SQLite file ``path``; see the module docstring. A
+    server URL opens :class:`optimized._dedup_pg.PgNoDupeGuard` instead."""
+
+    server_guard = "optimized._dedup_pg:PgNoDupeGuard"
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.path = check_path(path)
@@ -125,14 +160,6 @@ class NoDupeGuard(GuardLifecycle):
                     raise
                 time.sleep(delay)
                 delay = min(delay * 2, 0.05)
-
-    def _after_fork(self) -> None:
-        """In a forked child: a fresh lock, and a connection of its own on next use."""
-        self._lock = threading.Lock()
-        if self._conn is not None:
-            _INHERITED_AFTER_FORK.append(self._conn)
-            self._conn = None
-        self._pid = os.getpid()
 
     @contextmanager
     def _using(self) -> Iterator[sqlite3.Connection]:
@@ -204,13 +231,3 @@ class NoDupeGuard(GuardLifecycle):
         with self._using() as conn:
             rows = conn.execute(f"SELECT sig FROM {TABLE} ORDER BY sig").fetchall()
         return iter([row[0] for row in rows])
-
-    def close(self) -> None:
-        """Close this process's connection. Idempotent; later calls raise ``ValueError``."""
-        if self._pid != os.getpid():
-            self._after_fork()
-        with self._lock:
-            self._closed = True
-            conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()

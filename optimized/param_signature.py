@@ -10,13 +10,30 @@ Same API and semantics as the reference (its docstring is the specification). Wh
   not used. Params without such a key get a *frozen* one, ``(items, types)`` per level, the types
   keeping ``True``/``1``/``1.0`` apart. Equal keys always sign alike; keys that differ may still
   sign alike (key order, ``1`` vs ``1.0``): that is only a cache miss.
-- The miss path normalises in one pass and writes the canonical text with
-  ``orjson.dumps(OPT_SORT_KEYS)``, byte for byte what the reference's ``json.dumps`` writes
-  whenever the text is printable ASCII and no float lies under 1e-4 in magnitude (``repr``
-  switches to an exponent there, orjson later); otherwise it falls back to a prebuilt
-  ``json.JSONEncoder``. The bytes are hashed once.
+- The miss path writes the canonical text with a *plan*: for each shape of params (its keys at
+  every level), from the shape's second sight on, a straight-line function compiled for it
+  (generated source, as ``collections.namedtuple``; keys enter only as ``repr`` of plain str)
+  reads each slot, looks a float's canonical text up in the slot's memo (rounded to its step
+  once per distinct value) and joins the pieces in sorted key order, each written as ``json``
+  writes it (``encode_basestring_ascii``, ``int.__repr__``, ``float.__repr__``). A value the plan
+  was not built for (a list, an Enum, a subclass, a NaN) falls back to one generic pass
+  (``_Canon``) and ``orjson.dumps(OPT_SORT_KEYS)`` (``json.JSONEncoder`` where orjson's text
+  would differ: a float under 1e-4, non-ASCII text, an int past 64 bits). The bytes are hashed
+  once.
 - ``step_decimals`` is ``lru_cache``d; the rounding table of each distinct ``steps`` is built
-  once, and each stepped float's rounded value is memoised (grid values repeat across trials).
+  once.
+
+Measured on the 2-core AMD EPYC VM, shared with other jobs (10,000 signatures, 30% repeats,
+``PYTHONPATH=. python -m pairbench run param_signature --size 10000``): 4.04x [3.84x, 4.52x] and
+5.36x [4.30x, 6.27x] (it was 3.5-3.6x); all misses (``param_signature.cold``) 4.2-5.4x. The
+issue's 10x is past the floor here: ``PYTHONPATH=. python scripts/floors.py ParamSignatureFloor``
+(``benchmarks/bench_floors.py``) times the orjson key plus, per first sight, SHA-256 of the
+sorted text, with each float normalised through a memo (``floor_python``: 7.99x [7.02x, 8.94x]
+over the reference) or with the params handed over already normalised (``floor_c``, not
+reachable: 7.83x [7.30x, 9.97x]); this side runs at 1.59x [1.26x, 1.78x] of ``floor_python``
+(1.11x by instructions under callgrind: 49.2k against 44.2k per signature). Instructions
+(``pairbench count param_signature``, 1,000 signatures, this branch merged with main's
+counting): 6.56x (4.82x before); all misses 5.35x (3.85x before).
 
 Failed calls are never cached, so errors are those of the reference, in its order.
 ``SignatureCache(maxsize)`` gives a private cache; the module functions share one of
@@ -32,7 +49,7 @@ import uuid
 from collections.abc import Mapping
 from enum import Enum
 from functools import lru_cache
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import orjson
 
@@ -47,15 +64,12 @@ DEFAULT_MAXSIZE = 5000
 _KEY_OPTIONS = (orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME
                 | orjson.OPT_PASSTHROUGH_DATACLASS)
 _SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
+_quote = json.encoder.encode_basestring_ascii  # json's own writer of a str (C)
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 _dumps = orjson.dumps
 _SORT_KEYS = orjson.OPT_SORT_KEYS
 _sha256 = hashlib.sha256
 _isfinite = math.isfinite
-
-
-def _refuse(value: Any) -> Any:
-    raise TypeError(type(value).__name__)
 
 
 @lru_cache(maxsize=1024, typed=True)
@@ -122,10 +136,11 @@ def _params_key(params: Any) -> Optional[bytes]:
     if type(params) is not dict:
         return None
     try:
-        key = _dumps(params, _refuse, _KEY_OPTIONS)
+        key = _dumps(params, None, _KEY_OPTIONS)  # a type it does not write raises TypeError
     except TypeError:
         return None
-    return None if b"null" in key else key
+    # bytes.find, not ``in``: ``in`` first tries the operand as an int and formats an error
+    return None if key.find(b"null") >= 0 else key
 
 
 def _slow_key(params: Any, steps: Optional[Mapping]) -> tuple:
@@ -159,11 +174,12 @@ class _Places(dict):
     level under key ``k`` holds the paths that start with ``"k."``, without that prefix.
     """
 
-    __slots__ = ("_children",)
+    __slots__ = ("_children", "plans")
 
     def __init__(self, items: Any = ()) -> None:
         super().__init__(items)
         self._children: dict[str, _Places] = {}
+        self.plans: dict[tuple, Callable[[dict], dict]] = {}  # shape of params -> compiled plan
 
     def sub(self, key: str) -> "_Places":
         child = self._children.get(key)
@@ -288,17 +304,137 @@ class _Canon:
                         f"(expected None, bool, int, float, str, dict, list, tuple, Enum or UUID)")
 
 
+# -- compiled plans: one straight-line writer of the canonical text per shape of params ----------
+class _Fallback(Exception):
+    """The plan does not fit these params (a type or key it was not built for): use ``_Canon``."""
+
+
+def _plain_canon(value: float) -> Any:
+    """The canonical value of a finite unstepped float: an int when integral."""
+    return int(value) if value.is_integer() else value
+
+
+class _Memo(dict):
+    """``{float: canonical JSON text}`` of one slot of a plan; a miss computes and keeps it."""
+
+    __slots__ = ("digits",)
+
+    def __init__(self, digits: Optional[int]) -> None:
+        super().__init__()
+        self.digits = digits
+
+    def fill(self, value: float) -> str:
+        if not _isfinite(value):
+            raise _Fallback  # _Canon raises the reference's error, in its order
+        canon = _plain_canon(value if self.digits is None else round(value, self.digits))
+        text = _ENCODER.encode(canon)
+        if len(self) >= _Rounder.LIMIT:
+            self.clear()
+        self[value] = text
+        return text
+
+
+_SLOT_CHECKS = {  # the branch of one value type: the built-in json writes each so
+    float: ("type(v) is float", "{slot} = {memo}.get(v)\n{pad}if {slot} is None:\n{pad}    {slot} = {memo}.fill(v)"),
+    str: ("type(v) is str", "{slot} = _quote(v)"),
+    int: ("type(v) is int", "{slot} = _int_text(v)"),
+    bool: ("type(v) is bool", "{slot} = 'true' if v else 'false'"),
+    type(None): ("v is None", "{slot} = 'null'"),
+}
+
+
+def _compile_plan(params: dict, places: _Places) -> Callable[[dict], str]:
+    """A function that writes the canonical text of params of exactly this shape (the same keys
+    at every level; per slot a float, str, int, bool or None, or a dict where it was one), keys
+    sorted at every level, each value as ``json`` writes it. Anything else raises ``_Fallback``
+    (or ``KeyError``). Keys enter the source only as ``repr`` of plain-str text pieces."""
+    names: dict[str, Any] = {"_Fallback": _Fallback, "_quote": _quote, "_int_text": int.__repr__,
+                             "dict": dict, "type": type, "len": len, "float": float}
+    lines = ["def plan(d0):"]
+
+    def level(d: dict, places: _Places, var: str, pad: str) -> list:
+        """Emit the lines reading dict ``var``; return its text as pieces (literals and names)."""
+        slots = {}
+        for key, value in d.items():
+            key = str.__str__(key)
+            number = len(names)
+            names[f"_{number}"] = None  # reserve the number
+            if type(value) is dict:
+                sub = f"d{number}"
+                lines.append(f"{pad}{sub} = {var}[{key!r}]")
+                lines.append(f"{pad}if type({sub}) is not dict or len({sub}) != {len(value)}:")
+                lines.append(f"{pad}    raise _Fallback")
+                slots[key] = level(value, places.sub(key), sub, pad)
+                continue
+            slot, memo = f"c{number}", f"m{number}"
+            rounder = places.get(key)
+            names[memo] = _Memo(None if rounder is None else rounder.digits)
+            first = type(value) if type(value) in _SLOT_CHECKS else float
+            lines.append(f"{pad}v = {var}[{key!r}]")
+            for kind in [first] + [k for k in _SLOT_CHECKS if k is not first]:
+                test, body = _SLOT_CHECKS[kind]
+                lines.append(f"{pad}{'if' if kind is first else 'elif'} {test}:")
+                lines.append(f"{pad}    " + body.format(slot=slot, memo=memo, pad=pad + "    "))
+            lines.append(f"{pad}else:\n{pad}    raise _Fallback")
+            slots[key] = [slot]
+        pieces = ["{"]
+        for i, key in enumerate(sorted(slots)):
+            pieces.append(("," if i else "") + _quote(key) + ":")
+            pieces.extend(slots[key])
+        pieces.append("}")
+        return pieces
+
+    pieces = level(params, places, "d0", "    ")
+    merged: list = []  # adjacent literals joined; names stay names
+    for piece in pieces:
+        is_name = piece[:1] == "c" and piece[1:].isdigit()
+        if not is_name and merged and not isinstance(merged[-1], tuple):
+            merged[-1] += piece
+        else:
+            merged.append((piece,) if is_name else piece)
+    parts = ", ".join(p[0] if isinstance(p, tuple) else repr(p) for p in merged)
+    lines.append(f"    return ''.join(({parts},))")
+    exec("\n".join(lines), names)  # noqa: S102 - only repr() literals and generated names
+    return names["plan"]
+
+
+_PLANS_MAX = 64  # shapes kept per steps table
+_UNSEEN = object()
+
+
+def _planned_text(params: dict, places: _Places) -> Optional[str]:
+    """The canonical text of ``params`` by the plan of its shape; None where no plan fits."""
+    plans = places.plans
+    shape = tuple(params)
+    plan = plans.get(shape, _UNSEEN)
+    if plan is _UNSEEN:  # first sight of a shape: no compile yet (a stream of one-off shapes
+        if len(plans) >= _PLANS_MAX:  # would pay exec on every call)
+            plans.clear()
+        plans[shape] = None
+        return None
+    if plan is None:
+        plan = plans[shape] = _compile_plan(params, places)
+    try:
+        return plan(params)
+    except (_Fallback, KeyError):
+        return None
+
+
 def _canonical_bytes(params: dict, steps: Optional[Mapping], steps_key: Optional[bytes]) -> bytes:
     """The canonical JSON text of ``params`` (keys already checked) as ASCII bytes."""
+    places = _places(steps, steps_key)
+    text = _planned_text(params, places)
+    if text is not None:
+        return text.encode("ascii")
     canon = _Canon()
-    normalised = canon.dict_(params, _places(steps, steps_key), "")
+    normalised = canon.dict_(params, places, "")
     if not canon.small:
         try:
             text = _dumps(normalised, option=_SORT_KEYS)
         except TypeError:  # an int past 64 bits, a lone surrogate, a str subclass: json copes
             pass
         else:
-            if text.isascii() and b"\x7f" not in text:
+            if text.isascii() and text.find(b"\x7f") < 0:
                 return text
     return _ENCODER.encode(normalised).encode("ascii")
 
@@ -307,9 +443,7 @@ def _canonical_bytes(params: dict, steps: Optional[Mapping], steps_key: Optional
 class _Pending(threading.local):
     """The call being answered, per thread: ``lru_cache`` hands the miss path only the key."""
 
-    params: Any = None
-    steps: Any = None
-    steps_key: Optional[bytes] = None
+    call: tuple = (None, None, None)  # params, steps, steps' key
 
 
 class SignatureCache:
@@ -323,19 +457,15 @@ class SignatureCache:
 
         def sign_pending(params_key: Any, steps_key: Any) -> str:
             """The miss path: the keys were made from ``pending``'s params and steps."""
-            canonical = _canonical_bytes(pending.params, pending.steps, pending.steps_key)
-            return _sha256(canonical).hexdigest()
+            return _sha256(_canonical_bytes(*pending.call)).hexdigest()
 
         self._cached = lru_cache(maxsize=maxsize)(sign_pending)
 
     def signature(self, params: dict, steps: Optional[Mapping] = None) -> str:
         """Same as :func:`param_signature`, answered from this cache when it can."""
         params_key = _params_key(params)
-        steps_key = _steps_key(steps)
-        pending = self._pending
-        pending.params = params
-        pending.steps = steps
-        pending.steps_key = steps_key
+        steps_key = None if steps is None else _steps_key(steps)
+        self._pending.call = (params, steps, steps_key)
         if params_key is not None and (steps_key is not None or steps is None):
             return self._cached(params_key, steps_key)
         return self._cached(_slow_key(params, steps), None)

@@ -37,6 +37,11 @@ cold one, and K = 1 compiles once more (0.2-4 s). Its sums reduce in another ord
 ~1e-15 relative of the reference). Off by default: one DIRECT run makes tens of batch calls of
 K ~ 10-100, saving well under 0.1 s against seconds of compile. If compiling fails (no C++
 compiler), it warns once and runs eager.
+
+Measured speedup: **7.04x [6.98x, 7.18x]** at 256 candidates, 2,000 bars, float64, CPU, 1 thread
+(16.4 ms -> 2.31 ms per batch); 0.93x at K = 1, 5.07x at 16, 8.74x at 4096. Reproduce:
+``pairbench run profit_kernel --size 256`` (median of 15 interleaved per-sample ratios, bootstrap
+95% interval; the figure is the README's, ``docs/results/run.json``, 2-core AMD EPYC VM).
 """
 from __future__ import annotations
 

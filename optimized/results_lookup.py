@@ -33,6 +33,11 @@ does. Once a key has a pointer, its results written into the folder by another w
 reference one) are not seen until that pointer is missing or names a deleted file. A writer killed
 between publishing its file and moving the pointer leaves the pointer at the previous result until
 the key's next write. POSIX only (``fcntl``).
+
+Measured speedup: **1043x [1021x, 1066x]** at 10,000 files (10.9 ms -> 10.5 us per lookup; log-log
+slope 1.01 for the reference, -0.00 here). Reproduce: ``pairbench run results_lookup --size 10000``
+(median of 15 interleaved per-sample ratios, bootstrap 95% interval; the figure is the README's,
+``docs/results/run.json``, 2-core AMD EPYC VM, threads pinned to 1).
 """
 from __future__ import annotations
 

@@ -11,20 +11,23 @@ with the same duplicates. What changes is how:
   (compiled or cache-loaded once) and the imports from one call to the next.
 - A duplicate is answered from memory: a ``{signature: value}`` cache (signatures from the
   LRU-cached ``param_signature``) filled by each backtest and, on resume, by one ``load_trials``
-  pass over the earlier trial files; the shared ``NoDupeGuard`` (one WAL connection per worker)
-  still says which signatures any worker has tried.
+  pass over the earlier trial files; the shared ``NoDupeGuard`` (one connection per worker: a
+  WAL file, or the storage's PostgreSQL server) says which signatures any worker has claimed.
 - The value comes back from the function call; the result file is still written (the optimized
   ``write_result``) but never searched for.
 - The grid size comes from the optimized ``grid_size`` (no expansion).
 - ``workers > 1``: that many spawned processes, each running ``study.optimize`` for its share of
   the trials against the same Optuna storage (the default journal file, or any RDB URL such as
   PostgreSQL), mapping one copy of the candles through ``multiprocessing.shared_memory``. Each
-  worker samples with ``TPESampler(seed=seed + index)``; a parameter set another worker is
-  computing at the same moment may be backtested twice (its value is the same). Numbering and
-  the completeness of the trials are the storage's (none lost, none numbered twice).
+  worker samples with ``TPESampler(seed=seed + index)``. Numbering and the completeness of the
+  trials are the storage's (none lost, none numbered twice). With a PostgreSQL storage the
+  duplicate store is on the same server, so workers on other machines (:func:`_study_worker.run_worker`
+  with the same URL) share it. Two workers drawing the same new parameters at the same moment:
+  the first to claim the signature in the store runs the first trial of it; the other is a
+  duplicate, backtested again only if the first trial has not completed yet (the rule is in
+  :mod:`optimized._study_worker`).
 
-``components`` maps component names to the module to use instead of the optimized one: the
-ablation runs this pipeline with every reference component to price the persistent workers alone.
+Which module implements each component comes from :data:`reference.study.IMPLEMENTATIONS`.
 """
 from __future__ import annotations
 
@@ -36,10 +39,10 @@ from types import ModuleType
 from typing import Any, Mapping, Optional
 
 from reference import _strategy as strategy
-from reference.study import (COMPONENTS, DEFAULT_STUDY_NAME, GUARD_FILE, TRIALS_DIR, PathLike, Progress, StorageError,
+from reference.study import (COMPONENTS, DEFAULT_STUDY_NAME, TRIALS_DIR, PathLike, Progress, StorageError,
                              StudyReport, Tally, capped, check_arguments, check_space, components_of,
-                             finish_report, load_or_create_study, open_storage_in, prepare_workdir,
-                             progress_callbacks, quiet_optuna, storage_spec)
+                             dedup_location, finish_report, load_or_create_study, open_storage_in,
+                             prepare_workdir, progress_callbacks, quiet_optuna, storage_spec)
 
 from optimized import _study_worker as worker
 
@@ -64,12 +67,11 @@ def run_study(config_path: PathLike, *, n_trials: int, workdir: PathLike, seed: 
               storage: Optional[PathLike] = None, workers: int = 1,
               space: Optional[Mapping[str, Any]] = None, n_bars: int = strategy.DEFAULT_N_BARS,
               study_name: str = DEFAULT_STUDY_NAME,
-              components: Optional[Mapping[str, ModuleType]] = None,
               progress: Optional[Progress] = None) -> StudyReport:
     """Run ``n_trials`` trials of the backtest study in persistent workers (module docstring)."""
     started = time.perf_counter()
     config_text, folder = check_arguments(config_path, n_trials, workdir, seed, workers, n_bars, study_name)
-    modules = components_of("optimized", components)
+    modules = components_of("optimized")
     space = dict(strategy.SPACE if space is None else space)
     size = check_space(space, modules["grid_expansion"])
     spec = storage_spec(storage, folder)
@@ -82,8 +84,9 @@ def run_study(config_path: PathLike, *, n_trials: int, workdir: PathLike, seed: 
         prepare_workdir(folder)
         candles = candles_for(n_bars)
         tally = Tally()
+        dedup = dedup_location(spec, folder, study_name)
         if workers == 1:
-            objective = worker.Objective(modules, config_text, folder, space, candles, tally)
+            objective = worker.Objective(modules, config_text, folder, space, candles, tally, dedup)
             try:
                 study.optimize(objective, n_trials=to_run, callbacks=progress_callbacks(progress, to_run))
             finally:
@@ -91,7 +94,7 @@ def run_study(config_path: PathLike, *, n_trials: int, workdir: PathLike, seed: 
             n_resumed = objective.n_resumed
         else:
             n_resumed = _run_workers(study, tally, modules, config_text=config_text, folder=folder,
-                                     spec=spec, study_name=study_name, seed=int(seed), space=space,
+                                     spec=spec, dedup=dedup, study_name=study_name, seed=int(seed), space=space,
                                      candles=candles, workers=workers, to_run=to_run, progress=progress)
         report = finish_report(study, tally, n_trials=to_run, capped_from=capped_from, started=started,
                                storage=spec, study_name=study_name, space=space)
@@ -105,20 +108,20 @@ def shares(total: int, workers: int) -> list[int]:
 
 
 def _run_workers(study: Any, tally: Tally, modules: Mapping[str, ModuleType], *, config_text: str,
-                 folder: Path, spec: str, study_name: str, seed: int, space: dict,
+                 folder: Path, spec: str, dedup: tuple[str, str], study_name: str, seed: int, space: dict,
                  candles: strategy.Candles, workers: int, to_run: int,
                  progress: Optional[Progress]) -> int:
     """Spawn the worker processes, share the candles with them, gather their tallies."""
     n_resumed = len(modules["trial_loading"].load_trials(folder / TRIALS_DIR))
     # The store is created here, once: several workers creating a new SQLite file at the same
     # moment can meet SQLITE_BUSY on the switch to WAL, which no busy timeout waits out.
-    modules["dedup_store"].NoDupeGuard(folder / GUARD_FILE).close()
+    modules["dedup_store"].NoDupeGuard(dedup[0]).close()
     names = worker.module_names(modules)
     before = _finished(study) if progress else 0
     block = worker.share_candles(candles)
     try:
         tasks = [worker.WorkerTask(index=i, n_trials=share, config_path=config_text, workdir=str(folder),
-                                   storage=spec, study_name=study_name, seed=seed, space=space,
+                                   storage=spec, dedup=dedup, study_name=study_name, seed=seed, space=space,
                                    shm_name=block.name, n_bars=candles.close.shape[0], modules=names)
                  for i, share in enumerate(shares(to_run, workers)) if share > 0]
         context = multiprocessing.get_context("spawn")

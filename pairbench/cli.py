@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--png", metavar="FILE.png", help="also draw the diff as a PNG")
 
     p = sub.add_parser("study", help="run one Optuna study end to end (reference or optimized pipeline)")
-    from .study_cli import add_study_arguments
+    from .pairs._study_cli import add_study_arguments
 
     add_study_arguments(p)
 
@@ -149,7 +149,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.ablation:
         if [n for n in args.names if n != "study"] or not args.names:
             raise PairbenchError("--ablation: name the study pair only (pairbench run study --ablation)")
-        from .study_cli import ablation_main
+        from .pairs._study_cli import ablation_main
 
         return ablation_main(args)
     from .gate_reports import check_output
@@ -264,7 +264,7 @@ def cmd_flamediff(args: argparse.Namespace) -> int:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
-    from .study_cli import study_main
+    from .pairs._study_cli import study_main
 
     return study_main(args)
 

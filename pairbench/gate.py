@@ -26,6 +26,7 @@ from .machine import apply_threads
 from .progress import Progress
 from .registry import Pair, PairbenchError
 from .render import fmt_interval, fmt_ratio
+from .significance import speedup_drop
 
 PASS, FAIL, ERROR, NOISE = "PASS", "FAIL", "ERROR", "NOISE"
 
@@ -153,18 +154,13 @@ def against_drop(ms: m.Measurement, point, band: float, *, alpha: float = 0.01) 
     more than the noise band.
     """
     ref_low = point.ci_low if math.isfinite(point.ci_low) else point.speedup
-    if math.isfinite(ref_low) and ms.ci_high < ref_low * (1 - band):
-        return (f"speedup fell from {fmt_ratio(point.speedup)} to {fmt_ratio(ms.speedup)} "
-                f"(today's interval top {fmt_ratio(ms.ci_high)} under the recorded low {fmt_ratio(ref_low)})")
-    old = point.ratio_samples()
-    if len(old) >= 3 and len(ms.ratios) >= 3:
-        from scipy.stats import mannwhitneyu
-
-        p = float(mannwhitneyu(ms.ratios, old, alternative="less").pvalue)
-        if p < alpha and ms.speedup < point.speedup * (1 - band):
-            return (f"speedup fell from {fmt_ratio(point.speedup)} to {fmt_ratio(ms.speedup)} "
-                    f"(Mann-Whitney on samples p={p:.2g})")
-    return None
+    drop = speedup_drop(point.speedup, ref_low, point.ratio_samples(), ms.speedup, ms.ci_high, ms.ratios,
+                        band=band, alpha=alpha)
+    if drop is None:
+        return None
+    why = (f"today's interval top {fmt_ratio(ms.ci_high)} under the recorded low {fmt_ratio(ref_low)}"
+           if drop.how == "intervals" else f"Mann-Whitney on samples p={drop.p:.2g}")
+    return f"speedup fell from {fmt_ratio(point.speedup)} to {fmt_ratio(ms.speedup)} ({why})"
 
 
 def calibrate(pairs: Sequence[Pair], *, quick: bool = False, seed: int = 0, samples: Optional[int] = None,

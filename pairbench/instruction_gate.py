@@ -153,18 +153,23 @@ def run_instruction_gate(pairs: Sequence[Pair], options: Optional[InstructionGat
     walltime = [p for p in pairs if not p.counted]
     label = base_commit[:8] if base_commit else None
 
-    jobs: list[c.Job] = []
-    for p in counted:
-        size = c.count_size(p, opts.size)
-        jobs.append(c.Job(p.name, "reference", size, seed=opts.seed, tree=opts.head_tree))
-        jobs.append(c.Job(p.name, "optimized", size, seed=opts.seed, tree=opts.head_tree,
-                          plant=opts.plant.get(p.name, 0.0)))
-        if base_tree:
-            jobs.append(c.Job(p.name, "optimized", size, seed=opts.seed, tree=base_tree, tree_label=label))
+    jobs = [c.Job(p.name, "optimized", c.count_size(p, opts.size), seed=opts.seed, tree=opts.head_tree,
+                  plant=opts.plant.get(p.name, 0.0)) for p in counted]
+    # the references first (the longest jobs), then HEAD's optimized sides, then REV's
+    jobs = [dataclasses.replace(j, side="reference", plant=0.0) for j in jobs] + jobs
+    if base_tree:  # after every HEAD job: REV's side shares HEAD's slot, and would wait for it
+        jobs += [c.Job(p.name, "optimized", c.count_size(p, opts.size), seed=opts.seed, tree=base_tree,
+                       tree_label=label) for p in counted]
     verdicts: list = []
     with Progress(len(jobs) + len(counted) + len(walltime), "instruction gate", enabled=progress) as bar:
-        results = c.run_jobs(jobs, parallel=opts.parallel,
-                             on_done=lambda j, s: bar.tick(f"{j.pair} {j.side}@{j.tree_label} {s.seconds:.0f}s"))
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1) as background:  # children count while this process
+            counting = background.submit(  # checks equivalence (it waits on them anyway)
+                c.run_jobs, jobs, parallel=opts.parallel,
+                on_done=lambda j, s: bar.tick(f"{j.pair} {j.side}@{j.tree_label} {s.seconds:.0f}s"))
+            equivalence = {p.name: _equivalence_or_error(p, c.count_size(p, opts.size), opts.seed) for p in counted}
+            results = counting.result()
         by = {(j.pair, j.side, j.tree_label): (j, s) for j, s in zip(jobs, results)}
         # REV counted with another number of calls than HEAD: count it again with HEAD's
         for p in counted:
@@ -175,7 +180,7 @@ def run_instruction_gate(pairs: Sequence[Pair], options: Optional[InstructionGat
                     again = dataclasses.replace(bj, calls=head.calls)
                     by[(p.name, "optimized", label)] = (again, c.run_job(again))
         for p in counted:
-            v = _judge(p, by, opts, label, base_tree, accepted)
+            v = _judge(p, by, opts, label, base_tree, accepted, equivalence[p.name])
             bar.tick(p.name)
             verdicts.append(v)
             _emit(bar, v.line(), stream)
@@ -209,8 +214,16 @@ def _as_exit_status(v) -> _Status:
     return _Status(PASS if v.status in (NEW, ACCEPTED) else v.status)
 
 
+def _equivalence_or_error(pair: Pair, size: int, seed: int) -> tuple[Optional[str], Optional[str]]:
+    """``(check's first line or None, error or None)`` of the equivalence check."""
+    try:
+        return equivalence_error(pair, size, seed), None
+    except PairbenchError as exc:
+        return None, str(exc)
+
+
 def _judge(p: Pair, by: dict, opts: InstructionGateOptions, label: Optional[str], base_tree: Optional[str],
-           accepted: dict) -> InstructionVerdict:
+           accepted: dict, equivalence: tuple[Optional[str], Optional[str]]) -> InstructionVerdict:
     size = c.count_size(p, opts.size)
     floor = p.instruction_floor_or_default
     ref = by[(p.name, "reference", ".")][1]
@@ -222,10 +235,9 @@ def _judge(p: Pair, by: dict, opts: InstructionGateOptions, label: Optional[str]
             return v
     v.reference, v.optimized = ref.instructions, opt.instructions
     v.ratio = ref.instructions / opt.instructions if opt.instructions > 0 else math.inf
-    try:
-        eq = equivalence_error(p, size, opts.seed)
-    except PairbenchError as exc:
-        v.status, v.reason = ERROR, f"could not check equivalence: {exc}"
+    eq, eq_error = equivalence
+    if eq_error:
+        v.status, v.reason = ERROR, f"could not check equivalence: {eq_error}"
         return v
     if eq:
         v.status, v.reason = FAIL, f"not equivalent: {eq}"

@@ -1,17 +1,16 @@
-"""The ``run --plot`` picture: speedup bars with 95% whiskers (log axis), and each pair's cost
-against size for both sides (log-log), from the JSON entries of a run."""
+"""The pictures: ``run --plot`` (speedup bars with 95% whiskers on a log axis, and each pair's
+cost against size for both sides, log-log) and ``report``'s history of one pair over commits."""
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import Collection, Sequence
 
 from .jsonio import atomic_write_bytes
 
 
 def plot_run(entries: Sequence[dict], path: str | Path, *, title: str = "pairbench run") -> Path:
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -68,3 +67,76 @@ def plot_run(entries: Sequence[dict], path: str | Path, *, title: str = "pairben
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
     return atomic_write_bytes(path, buf.getvalue())
+
+
+def _drawable(values) -> bool:
+    """True when a log axis can show ``values``: at least one is finite and positive."""
+    return any(math.isfinite(v) and v > 0 for v in values)
+
+
+def _say_missing(ax, text: str, *, empty: bool) -> None:
+    """Write what was not recorded: across an empty panel, or in the corner of a drawn one."""
+    if empty:
+        ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=10,
+                color="dimgray", wrap=True)
+        ax.set_yticks([])
+    else:
+        ax.text(0.01, 0.02, text, transform=ax.transAxes, ha="left", va="bottom", fontsize=7, color="dimgray")
+
+
+def plot_history(name: str, by_size: dict, drops: Sequence[tuple], missing: Collection[str] = ()) -> bytes:
+    """PNG bytes: ``name``'s tracked speedup over commits per size (95% interval whiskers; ``drops``
+    marked), and both sides' times. ``by_size`` maps a size to its asv ``Point``s, oldest first;
+    ``missing`` names the asv benchmarks with no value in the results: a panel with nothing to
+    draw says so instead of failing on an empty log axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    commits: list[str] = []
+    for pts in by_size.values():
+        for p in pts:
+            if p.commit not in commits:
+                commits.append(p.commit)
+    xpos = {c: i for i, c in enumerate(commits)}
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 7), sharex=True, layout="constrained")
+    speedups, times = [], []
+    for size, pts in sorted(by_size.items(), key=lambda kv: float(kv[0]) if kv[0] else 0):
+        xs = [xpos[p.commit] for p in pts]
+        sp = [p.speedup for p in pts]
+        lo = [s - p.interval[0] if math.isfinite(p.interval[0]) else 0 for s, p in zip(sp, pts)]
+        hi = [p.interval[1] - s if math.isfinite(p.interval[1]) else 0 for s, p in zip(sp, pts)]
+        line = ax1.errorbar(xs, sp, yerr=[[max(v, 0) for v in lo], [max(v, 0) for v in hi]], marker="o",
+                            capsize=3, label=f"size {size}")
+        color = line[0].get_color()
+        speedups += sp
+        for side, style in (("reference", "--o"), ("optimized", "-s")):
+            ys = [getattr(p, f"{side}_s") for p in pts]
+            if _drawable(ys):
+                ax2.plot(xs, ys, style, color=color, label=f"{side} @ {size}")
+                times += ys
+    for size, p in drops:
+        ax1.plot([xpos[p.commit]], [p.speedup], marker="v", color="red", markersize=14, zorder=5)
+        ax1.annotate("drop", (xpos[p.commit], p.speedup), xytext=(6, -12), textcoords="offset points", color="red")
+    ax1.set_title(f"{name}: tracked speedup over commits (median, bootstrap 95% interval)")
+    ax1.set_ylabel("speedup (x)")
+    if _drawable(speedups):
+        ax1.set_yscale("log")
+        ax1.legend(fontsize=7)
+    gaps = [b for b in ("track_speedup", "track_speedup_ci_low", "track_speedup_ci_high") if b in missing]
+    if gaps:
+        _say_missing(ax1, "not recorded in these asv results: " + ", ".join(gaps), empty=not _drawable(speedups))
+    ax2.set_ylabel("seconds per call")
+    if _drawable(times):
+        ax2.set_yscale("log")
+        ax2.legend(fontsize=7, ncol=2)
+    gaps = [b for b in ("time_reference", "time_optimized") if b in missing]
+    if gaps:
+        _say_missing(ax2, "not recorded in these asv results: " + ", ".join(gaps), empty=not _drawable(times))
+    ax2.set_xticks(range(len(commits)), [c[:8] for c in commits], rotation=45, fontsize=7)
+    ax2.set_xlabel("commit (oldest left)")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()

@@ -1,14 +1,14 @@
 """``pairbench report``: speedup history across commits, drawn from asv's results.
 
-Per pair: the tracked speedup over commits (one line per size, whiskers from the sides'
-interquartile ranges) and both sides' times over commits; a commit where the speedup fell
-significantly (see :func:`significant_drop`) is marked. One ``index.html`` shows every picture
-with the commit hashes and the marked drops.
+Per pair: the tracked speedup over commits (one line per size, whiskers from its bootstrap 95%
+interval) and both sides' times over commits; a commit where the speedup fell significantly (see
+:func:`significant_drop`) is marked. One ``index.html`` shows every picture with the commit
+hashes and the marked drops. Results that hold only some of a pair's benchmarks (``asv run
+--bench track_speedup``) are drawn as far as they go, and the page says which are missing.
 """
 from __future__ import annotations
 
 import html
-import io
 import math
 from pathlib import Path
 from typing import Optional
@@ -16,7 +16,9 @@ from typing import Optional
 from .asv_results import Point, load
 from .gate import AGAINST_MIN_BAND
 from .jsonio import atomic_write_bytes
+from .plot import plot_history
 from .registry import PairbenchError
+from .significance import speedup_drop
 
 
 def significant_drop(old: Point, new: Point, *, alpha: float = 0.01, band: float = AGAINST_MIN_BAND) -> Optional[str]:
@@ -25,62 +27,32 @@ def significant_drop(old: Point, new: Point, *, alpha: float = 0.01, band: float
     The two tracked speedups' 95% intervals lie apart by more than ``band`` (new high under old
     low x (1 - band): runs on different commits are different runs, and drift by a few percent);
     or, where asv recorded time samples on both commits, a one-sided Mann-Whitney U test on the
-    ratio samples gives p < alpha and the tracked median fell by more than ``band``.
+    ratio samples gives p < alpha and the tracked median fell by more than ``band``
+    (:func:`pairbench.significance.speedup_drop`, the test ``gate --against`` uses too).
     """
-    (olo, _), (_, nhi) = old.interval, new.interval
-    if math.isfinite(olo) and math.isfinite(nhi) and nhi < olo * (1 - band):
-        return (f"{old.commit[:8]} -> {new.commit[:8]}: {old.speedup:.3g}x -> {new.speedup:.3g}x, "
-                f"intervals apart")
-    a, b = old.ratio_samples(), new.ratio_samples()
-    if len(a) >= 3 and len(b) >= 3 and new.speedup < old.speedup * (1 - band):
-        from scipy.stats import mannwhitneyu
-
-        p = float(mannwhitneyu(b, a, alternative="less").pvalue)
-        if p < alpha:
-            return (f"{old.commit[:8]} -> {new.commit[:8]}: {old.speedup:.3g}x -> {new.speedup:.3g}x "
-                    f"(time samples, Mann-Whitney p={p:.2g})")
-    return None
+    drop = speedup_drop(old.speedup, old.ci_low, old.ratio_samples(), new.speedup, new.ci_high,
+                        new.ratio_samples(), band=band, alpha=alpha)
+    if drop is None:
+        return None
+    how = ", intervals apart" if drop.how == "intervals" else f" (time samples, Mann-Whitney p={drop.p:.2g})"
+    return f"{old.commit[:8]} -> {new.commit[:8]}: {old.speedup:.3g}x -> {new.speedup:.3g}x{how}"
 
 
-def _plot_pair(name: str, by_size: dict[str, list[Point]], drops: list[tuple[str, Point]]) -> bytes:
-    import matplotlib
+#: what each asv benchmark of a pair holds, as read into a Point
+_RECORDED = {"track_speedup": "speedup", "track_speedup_ci_low": "ci_low", "track_speedup_ci_high": "ci_high",
+             "time_reference": "reference_s", "time_optimized": "optimized_s"}
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    commits: list[str] = []
-    for pts in by_size.values():
-        for p in pts:
-            if p.commit not in commits:
-                commits.append(p.commit)
-    xpos = {c: i for i, c in enumerate(commits)}
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 7), sharex=True, layout="constrained")
-    for size, pts in sorted(by_size.items(), key=lambda kv: float(kv[0]) if kv[0] else 0):
-        xs = [xpos[p.commit] for p in pts]
-        sp = [p.speedup for p in pts]
-        lo = [s - p.interval[0] if math.isfinite(p.interval[0]) else 0 for s, p in zip(sp, pts)]
-        hi = [p.interval[1] - s if math.isfinite(p.interval[1]) else 0 for s, p in zip(sp, pts)]
-        line = ax1.errorbar(xs, sp, yerr=[[max(v, 0) for v in lo], [max(v, 0) for v in hi]], marker="o",
-                            capsize=3, label=f"size {size}")
-        color = line[0].get_color()
-        ax2.plot(xs, [p.reference_s for p in pts], "--o", color=color, label=f"reference @ {size}")
-        ax2.plot(xs, [p.optimized_s for p in pts], "-s", color=color, label=f"optimized @ {size}")
-    for size, p in drops:
-        ax1.plot([xpos[p.commit]], [p.speedup], marker="v", color="red", markersize=14, zorder=5)
-        ax1.annotate("drop", (xpos[p.commit], p.speedup), xytext=(6, -12), textcoords="offset points", color="red")
-    ax1.set_yscale("log")
-    ax1.set_ylabel("speedup (x)")
-    ax1.set_title(f"{name}: tracked speedup over commits (median, bootstrap 95% interval)")
-    ax1.legend(fontsize=7)
-    ax2.set_yscale("log")
-    ax2.set_ylabel("seconds per call")
-    ax2.legend(fontsize=7, ncol=2)
-    ax2.set_xticks(range(len(commits)), [c[:8] for c in commits], rotation=45, fontsize=7)
-    ax2.set_xlabel("commit (oldest left)")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return buf.getvalue()
+def missing_benchmarks(by_size: dict[str, list[Point]]) -> list[str]:
+    """The asv benchmarks of one pair with no value on any commit or size (e.g. every ``time_``
+    one after ``asv run --bench track_speedup``)."""
+    pts = [p for ps in by_size.values() for p in ps]
+    return [bench for bench, attr in _RECORDED.items()
+            if not any(math.isfinite(getattr(p, attr)) for p in pts)]
+
+
+def _g(x: float, unit: str = "") -> str:
+    return f"{x:.3g}{unit}" if math.isfinite(x) else "-"
 
 
 def build_report(results_dir: str | Path, out_dir: str | Path, *, machine: Optional[str] = None) -> list[Path]:
@@ -104,20 +76,26 @@ def build_report(results_dir: str | Path, out_dir: str | Path, *, machine: Optio
             for old, new in zip(pts, pts[1:]):
                 if significant_drop(old, new):
                     drops.append((size, new))
-        png = atomic_write_bytes(out_dir / f"{cls}.png", _plot_pair(cls, by_size, drops))
+        missing = missing_benchmarks(by_size)
+        png = atomic_write_bytes(out_dir / f"{cls}.png", plot_history(cls, by_size, drops, missing))
         written.append(png)
         rows = []
         for size, pts in sorted(by_size.items()):
             for old, new in zip([None] + pts, pts):
                 why = significant_drop(old, new) if old is not None else None
                 lo, hi = new.interval
-                ci = f"[{lo:.3g}, {hi:.3g}]" if math.isfinite(lo) else "-"
+                ci = f"[{lo:.3g}, {hi:.3g}]" if math.isfinite(lo) and math.isfinite(hi) else "-"
                 rows.append(f"<tr{' class=drop' if why else ''}><td>{html.escape(size)}</td>"
-                            f"<td><code>{new.commit[:10]}</code></td><td>{new.speedup:.3g}x</td><td>{ci}</td>"
-                            f"<td>{new.reference_s:.3g}</td><td>{new.optimized_s:.3g}</td>"
+                            f"<td><code>{new.commit[:10]}</code></td><td>{_g(new.speedup, 'x')}</td><td>{ci}</td>"
+                            f"<td>{_g(new.reference_s)}</td><td>{_g(new.optimized_s)}</td>"
                             f"<td>{html.escape(why or '')}</td></tr>")
+        note = ""
+        if missing:
+            note = ("<p class=missing>Not recorded in these results: "
+                    + ", ".join(f"<code>{b}</code>" for b in missing)
+                    + f" (<code>asv run --bench {html.escape(cls)}</code> records every benchmark of this pair).</p>")
         sections.append(
-            f"<h2>{html.escape(cls)}</h2><img src='{png.name}' alt='{html.escape(cls)}'>"
+            f"<h2>{html.escape(cls)}</h2>{note}<img src='{png.name}' alt='{html.escape(cls)}'>"
             "<table><tr><th>size</th><th>commit</th><th>speedup</th><th>95% interval</th>"
             "<th>reference s</th><th>optimized s</th><th>significant drop</th></tr>" + "".join(rows) + "</table>")
         if cls in counts:
@@ -126,9 +104,9 @@ def build_report(results_dir: str | Path, out_dir: str | Path, *, machine: Optio
             written.append(counted_png)
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>pairbench history</title><style>"
             "body{font-family:sans-serif;max-width:60em;margin:auto} img{max-width:100%} "
-            "td,th{padding:2px 8px;text-align:right} tr.drop{background:#fdd}</style></head><body>"
+            "td,th{padding:2px 8px;text-align:right} tr.drop{background:#fdd} p.missing{color:#a50}</style></head><body>"
             "<h1>pairbench: speedups across commits</h1><p>From asv results in "
-            f"<code>{html.escape(str(results_dir))}</code>. A drop is marked when the ratio samples fell "
+            f"<code>{html.escape(str(results_dir))}</code>. A drop is marked "
             "when the 95% intervals of two consecutive commits lie more than 25% apart, or when asv's recorded "
             "time samples fell (one-sided Mann-Whitney, p&lt;0.01) and the tracked median fell by more than 25%.</p>"
             + (report_instructions.explanation() if counts else "") + "".join(sections) + "</body></html>")

@@ -21,7 +21,7 @@ from typing import Optional
 
 from pairbench.registry import Pair, PairbenchError
 
-#: environment variable naming the py-spy executable (default: ``py-spy`` on PATH)
+#: environment variable naming the py-spy executable (default: beside the interpreter, then PATH)
 PYSPY_ENV = "PAIRBENCH_PY_SPY"
 
 _ATTACH_HINT = ("py-spy needs ptrace: run as root, or set /proc/sys/kernel/yama/ptrace_scope to 0, "
@@ -43,8 +43,11 @@ class Recording:
 
 
 def find_pyspy() -> str:
-    """The py-spy executable: ``$PAIRBENCH_PY_SPY`` or ``py-spy`` on PATH."""
-    exe = os.environ.get(PYSPY_ENV) or shutil.which("py-spy")
+    """The py-spy executable: ``$PAIRBENCH_PY_SPY``, else the one beside the running interpreter
+    (a venv's ``bin/``, found even when the venv is not activated), else ``py-spy`` on PATH."""
+    beside = Path(sys.executable).parent / "py-spy"  # not resolved: a venv's python is a symlink
+    exe = (os.environ.get(PYSPY_ENV) or shutil.which(beside.name, path=str(beside.parent))
+           or shutil.which("py-spy"))
     if not exe:
         raise PairbenchError("py-spy is not installed (pip install py-spy), or set "
                              f"{PYSPY_ENV} to its path; or use --profiler pyinstrument")

@@ -2,7 +2,10 @@
 
 ``NoDupeGuard(path, *, timeout=30.0)`` remembers which parameter signatures an optimiser has
 already tried, so a duplicate trial can be skipped, across runs and across processes sharing the
-file.
+file. ``path`` may also be a PostgreSQL URL (``postgresql://``, ``postgres://`` or
+``postgresql+psycopg://``): the store is then a table on that server, shared by processes on
+several machines, with the same semantics (:mod:`reference._dedup_pg`); any other ``scheme://``
+is refused with ``ValueError``.
 
 Semantics (both sides hold to every rule here):
 
@@ -47,6 +50,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sqlite3
 from collections.abc import Iterable
 from contextlib import closing, contextmanager
@@ -57,6 +61,7 @@ __all__ = ["NoDupeGuard", "StoreLockedError", "SCHEMA", "TABLE", "DEFAULT_TIMEOU
 TABLE = "signatures"
 SCHEMA = f"CREATE TABLE IF NOT EXISTS {TABLE} (sig TEXT PRIMARY KEY NOT NULL)"
 DEFAULT_TIMEOUT = 30.0
+_URL_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 class StoreLockedError(sqlite3.OperationalError, TimeoutError):
@@ -64,6 +69,11 @@ class StoreLockedError(sqlite3.OperationalError, TimeoutError):
 
 
 # -- input checks shared by both sides ------------------------------------------------------
+def is_server_url(path: Any) -> bool:
+    """Whether ``path`` is a URL (``scheme://...``, a database server) rather than a file path."""
+    return isinstance(path, str) and bool(_URL_LIKE.match(path))
+
+
 def check_path(path: Any) -> str:
     """Return ``path`` as an absolute string, or raise naming what is wrong with it."""
     if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
@@ -149,12 +159,22 @@ def clear_sqlite_errors(path: str, timeout: float) -> Iterator[None]:
 
 
 class GuardLifecycle:
-    """What both sides' guards share: the context manager and the repr (``path``, ``timeout``,
-    ``_closed`` and ``close()`` come from the guard)."""
+    """What both sides' guards share: the context manager, the repr (``path``, ``timeout``,
+    ``_closed`` and ``close()`` come from the guard), and opening the ``server_guard`` class
+    (``"module:Class"``) instead when the path is a server URL."""
 
     path: str
     timeout: float
     _closed: bool
+    server_guard: str = ""
+
+    def __new__(cls, path: Any = None, *, timeout: float = DEFAULT_TIMEOUT):
+        if cls.server_guard and is_server_url(path):
+            from importlib import import_module
+
+            module, _, name = cls.server_guard.partition(":")
+            return getattr(import_module(module), name)(path, timeout=timeout)
+        return super().__new__(cls)
 
     def close(self) -> None:  # pragma: no cover - each guard defines its own
         raise NotImplementedError
@@ -173,7 +193,10 @@ class GuardLifecycle:
 
 
 class NoDupeGuard(GuardLifecycle):
-    """The set of signatures stored in the SQLite file ``path``; see the module docstring."""
+    """The set of signatures stored in the SQLite file ``path``; see the module docstring. A
+    server URL opens :class:`reference._dedup_pg.PgNoDupeGuard` instead."""
+
+    server_guard = "reference._dedup_pg:PgNoDupeGuard"
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.path = check_path(path)

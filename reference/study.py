@@ -36,7 +36,7 @@ Semantics both sides share:
 - ``StudyReport``: ``best_params`` / ``best_value`` of the whole study (earlier runs included),
   ``n_trials`` run by this call, ``n_duplicates`` among them, ``n_backtests`` (trials that ran a
   backtest), ``trials`` (``number``, ``params``, ``value``, ``duplicate`` of this call's trials,
-  by number), ``n_total_trials`` (complete trials in the study), ``n_resumed`` (trial files of
+  by number; ``backtested`` too), ``n_total_trials`` (complete trials in the study), ``n_resumed`` (trial files of
   earlier runs found at the start, read with ``load_trials``), ``capped_from`` (the
   ``n_trials`` asked for when capped, else None), ``wall_s``, ``storage``, ``study_name``.
 - ``workers > 1``: here Optuna threads (``n_jobs``). The glob cannot tell two concurrent writers'
@@ -47,11 +47,15 @@ Semantics both sides share:
   ``best_params`` with the same duplicates (same sampler seed and same objective values, so the
   same TPE path).
 
-``components`` (keyword, for the ablation) maps component names (:data:`COMPONENTS`) to the
-module to use instead of the reference one, e.g. ``{"trade_tracker": optimized.trade_tracker}``;
-the subprocess is told the module names of ``config_cache``, ``results_lookup`` and
-``trade_tracker``. ``space``, ``n_bars`` (market length), ``study_name`` and ``progress`` (a
-``(done, total)`` callable) are keywords too.
+Which module implements each component is read from :data:`IMPLEMENTATIONS` (``side ->
+{component: module name}``) when a run starts; the subprocess is told the module names of
+``config_cache``, ``results_lookup`` and ``trade_tracker``. ``space``, ``n_bars`` (market length),
+``study_name`` and ``progress`` (a ``(done, total)`` callable) are keywords.
+
+The duplicate store: ``workdir/dedup.sqlite``; with a PostgreSQL storage URL, a table on that
+same server (:func:`dedup_location`), so that every worker of the study, on any machine, answers
+the others' duplicates. Its keys are then ``"<study_name>/<signature>"``: studies sharing a
+database keep apart.
 
 Bad input (refused before anything is written): ``config_path`` missing -> ``FileNotFoundError``
 naming it (a malformed config -> the config loader's ``ConfigError``); ``n_trials`` / ``workers``
@@ -59,7 +63,7 @@ naming it (a malformed config -> the config loader's ``ConfigError``); ``n_trial
 not an int -> ``TypeError``; ``workdir`` not a folder -> ``NotADirectoryError`` (a missing one is
 created); a bad ``space`` -> the ``grid_expansion`` error naming ``spec[...]`` (empty list, step
 0, low > high, a range missing a key), a nested spec or an empty space -> ``ValueError`` naming
-``space``; ``components`` naming an unknown component -> ``ValueError``; ``storage`` of another type ->
+``space``; ``storage`` of another type ->
 ``TypeError``; a storage that cannot be opened (unreachable server, bad URL) -> one-line
 :class:`StorageError` naming ``storage``, within :data:`CONNECT_TIMEOUT_S` seconds.
 """
@@ -90,6 +94,9 @@ __all__ = ["run_study", "StudyReport", "StorageError", "COMPONENTS", "components
 #: The components the pipeline is made of (each a module under ``reference/`` and ``optimized/``).
 COMPONENTS = ("config_cache", "results_lookup", "dedup_store", "trade_tracker", "param_signature",
               "trial_loading", "grid_expansion")
+#: The module implementing each component, per pipeline, read when a run starts.
+IMPLEMENTATIONS: dict[str, dict[str, str]] = {
+    side: {name: f"{side}.{name}" for name in COMPONENTS} for side in ("reference", "optimized")}
 #: Those the per-trial subprocess uses (passed to it by module name).
 SUBPROCESS_COMPONENTS = ("config_cache", "results_lookup", "trade_tracker")
 
@@ -128,17 +135,10 @@ class StudyReport:
 
 
 # -- components ------------------------------------------------------------------------------
-def components_of(side: str, overrides: Optional[Mapping[str, ModuleType]] = None) -> dict[str, ModuleType]:
-    """Every component module of ``side`` (``"reference"`` / ``"optimized"``), some replaced."""
-    overrides = dict(overrides or {})
-    unknown = sorted(set(overrides) - set(COMPONENTS))
-    if unknown:
-        raise ValueError(f"components: unknown component(s) {', '.join(unknown)}; "
-                         f"known: {', '.join(COMPONENTS)}")
-    for name, module in overrides.items():
-        if not isinstance(module, ModuleType):
-            raise TypeError(f"components[{name!r}]: must be a module, got {type(module).__name__}")
-    return {name: overrides.get(name) or import_module(f"{side}.{name}") for name in COMPONENTS}
+def components_of(side: str) -> dict[str, ModuleType]:
+    """Every component module of the ``side`` pipeline (``"reference"`` / ``"optimized"``), as
+    :data:`IMPLEMENTATIONS` names them."""
+    return {name: import_module(IMPLEMENTATIONS[side][name]) for name in COMPONENTS}
 
 
 # -- input checks (shared with the optimized side) ---------------------------------------------
@@ -236,7 +236,8 @@ def open_storage(spec: str) -> Any:
         raise StorageError(f"storage: not a storage URL: {shown!r} ({_one_line(exc)})") from None
     engine_kwargs: dict[str, Any] = {}
     if backend in ("postgresql", "mysql", "mariadb"):
-        engine_kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
+        # pre-ping: a pooled connection that a server restart killed is replaced, not used
+        engine_kwargs.update(connect_args={"connect_timeout": CONNECT_TIMEOUT_S}, pool_pre_ping=True)
     try:
         return optuna.storages.RDBStorage(spec, engine_kwargs=engine_kwargs)
     except Exception as exc:
@@ -249,17 +250,40 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(cause).__name__}: {lines[0] if lines else ''}"
 
 
+def with_cause(exc: BaseException) -> str:
+    """``Type: first line`` of ``exc``, and of its root cause when that is another exception."""
+    def line(e: BaseException) -> str:
+        text = next((part.strip() for part in str(e).splitlines() if part.strip()), "")
+        return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+    root = exc
+    while (root.__cause__ or root.__context__) is not None:
+        root = root.__cause__ or root.__context__
+    return line(exc) if root is exc else f"{line(exc)} (cause: {line(root)})"
+
+
 @contextlib.contextmanager
-def quiet_optuna() -> Iterator[None]:
-    """Optuna's per-trial INFO lines off while a study runs (restored afterwards)."""
+def quiet_optuna(level: Optional[int] = None) -> Iterator[None]:
+    """Optuna's per-trial INFO lines off (or everything under ``level``) while a study runs
+    (restored afterwards)."""
     import optuna
 
     before = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.WARNING if level is None else level)
     try:
         yield
     finally:
         optuna.logging.set_verbosity(before)
+
+
+def dedup_location(spec: str, workdir: Path, study_name: str) -> tuple[str, str]:
+    """Where the duplicate store lives and the prefix of its keys: the storage's own PostgreSQL
+    server (keys ``"<study_name>/"``...) or the SQLite file ``workdir/dedup.sqlite`` (no prefix)."""
+    from reference._dedup_pg import SCHEMES
+
+    if spec.startswith(SCHEMES):
+        return spec, f"{study_name}/"
+    return os.fspath(workdir / GUARD_FILE), ""
 
 
 def open_storage_in(spec: str, workdir: Path) -> Any:
@@ -327,7 +351,8 @@ class Tally:
         with self.lock:
             self.duplicates += duplicate
             self.backtests += backtested
-            self.trials.append({"number": number, "params": params, "value": value, "duplicate": duplicate})
+            self.trials.append({"number": number, "params": params, "value": value, "duplicate": duplicate,
+                                "backtested": backtested})
 
 
 def finish_report(study: Any, tally: Tally, *, n_trials: int, capped_from: Optional[int], started: float,
@@ -372,7 +397,8 @@ class _Objective:
     """One trial: suggest, sign, check the store, backtest in a new process, save the trial file."""
 
     def __init__(self, modules: dict[str, ModuleType], config_path: str, workdir: Path,
-                 space: Mapping[str, Any], settings: strategy.Settings, tally: Tally) -> None:
+                 space: Mapping[str, Any], settings: strategy.Settings, tally: Tally,
+                 dedup: tuple[str, str]) -> None:
         self.modules = modules
         self.config_path = config_path
         self.space = space
@@ -381,7 +407,8 @@ class _Objective:
         self.trials_dir = workdir / TRIALS_DIR
         self.results_dir = workdir / RESULTS_DIR
         self.market_path = workdir / MARKET_FILE
-        self.guard = modules["dedup_store"].NoDupeGuard(workdir / GUARD_FILE)
+        location, self.key_prefix = dedup
+        self.guard = modules["dedup_store"].NoDupeGuard(location)
         self.backtest_lock = threading.Lock()
 
     def close(self) -> None:
@@ -392,14 +419,14 @@ class _Objective:
         params = strategy.canonical_params(strategy.suggest(trial, self.space), self.space)
         sig = m["param_signature"].param_signature(params)
         value: Optional[float] = None
-        duplicate = self.guard.seen(sig)
+        duplicate = self.guard.seen(self.key_prefix + sig)
         if duplicate:  # answer from the trial files, reloaded
             value = value_by_signature(m["trial_loading"].load_trials(self.trials_dir), sig)
         backtested = value is None
         if backtested:
             value = self.backtest(params, sig)
         m["trial_loading"].save_trial(self.trials_dir, trial_record(trial, params, sig, value, duplicate))
-        self.guard.add(sig)
+        self.guard.add(self.key_prefix + sig)
         self.tally.count(trial.number, params, value, duplicate, backtested)
         return value
 
@@ -444,12 +471,11 @@ def run_study(config_path: PathLike, *, n_trials: int, workdir: PathLike, seed: 
               storage: Optional[PathLike] = None, workers: int = 1,
               space: Optional[Mapping[str, Any]] = None, n_bars: int = strategy.DEFAULT_N_BARS,
               study_name: str = DEFAULT_STUDY_NAME,
-              components: Optional[Mapping[str, ModuleType]] = None,
               progress: Optional[Progress] = None) -> StudyReport:
     """Run ``n_trials`` trials of the backtest study, one subprocess per backtest (module doc)."""
     started = time.perf_counter()
     config_text, folder = check_arguments(config_path, n_trials, workdir, seed, workers, n_bars, study_name)
-    modules = components_of("reference", components)
+    modules = components_of("reference")
     space = dict(strategy.SPACE if space is None else space)
     size = check_space(space, modules["grid_expansion"])
     spec = storage_spec(storage, folder)
@@ -462,7 +488,8 @@ def run_study(config_path: PathLike, *, n_trials: int, workdir: PathLike, seed: 
         np.savez(folder / MARKET_FILE, **strategy.market_candles(n_bars)._asdict())
         resumed = modules["trial_loading"].load_trials(folder / TRIALS_DIR)  # the earlier trials
         tally = Tally()
-        objective = _Objective(modules, config_text, folder, space, settings, tally)
+        objective = _Objective(modules, config_text, folder, space, settings, tally,
+                               dedup_location(spec, folder, study_name))
         try:
             study.optimize(objective, n_trials=to_run, n_jobs=workers,
                            callbacks=progress_callbacks(progress, to_run))

@@ -9,18 +9,22 @@ Files
 (creating ``trials_dir`` if needed) as indented UTF-8 JSON: first to a temporary file in the same
 folder (``.{name}.{random}.tmp``), flushed and fsynced, then moved over the final name with
 ``os.replace``, so a reader never sees half a file. An existing file of that number is replaced.
+The trial is written as given (an optional key left out stays out of the file).
 
 ``load_trials(trials_dir, *, on_error="raise") -> dict[str, dict]`` reads every *trial file* of
 ``trials_dir``: a regular file (or a link to one) whose name ends in ``.json`` and does not start
 with ``.`` (temporary files, editor backups and other names are ignored). The result maps each
-file's stem (``"trial_000042"``) to the trial dict exactly as parsed, in order of file name.
+file's stem (``"trial_000042"``) to the trial dict exactly as parsed, in order of file name,
+except that an optional key the file leaves out is read as null (added with the value ``None``).
 
 A trial
 -------
-A JSON object with at least these keys (more are kept as they are):
+A JSON object with at least these keys (``REQUIRED_KEYS``; more are kept as they are):
 ``number`` (int >= 0, not a bool), ``params`` (object), ``value`` (finite number or null),
-``state`` (one of ``STATES``), ``user_attrs`` (object), ``datetime_start`` and
-``datetime_complete`` (null or an ISO 8601 string that ``datetime.fromisoformat`` reads).
+``state`` (one of ``STATES``), ``user_attrs`` (object). The ``OPTIONAL_KEYS``
+``datetime_start`` and ``datetime_complete`` are null or an ISO 8601 string that
+``datetime.fromisoformat`` reads; a trial may leave them out (minimal trials, written by hand or in
+tests), and they are then read as null.
 
 A file is *corrupt* when it cannot be read, is not UTF-8, is not JSON (truncated, empty, a BOM,
 ``NaN``/``Infinity`` tokens: strict JSON only) or its trial breaks a rule above. With
@@ -50,11 +54,12 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 __all__ = ["load_trials", "save_trial", "TrialFileError", "TrialFileWarning", "STATES",
-           "REQUIRED_KEYS", "trial_problem", "trial_file_name"]
+           "REQUIRED_KEYS", "OPTIONAL_KEYS", "trial_problem", "trial_file_name"]
 
 STATES = ("RUNNING", "WAITING", "COMPLETE", "PRUNED", "FAIL")
-REQUIRED_KEYS = ("number", "params", "value", "state", "user_attrs", "datetime_start",
-                 "datetime_complete")
+REQUIRED_KEYS = ("number", "params", "value", "state", "user_attrs")
+#: keys a trial may leave out; absent, they read as null
+OPTIONAL_KEYS = ("datetime_start", "datetime_complete")
 ON_ERROR = ("raise", "skip")
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -119,11 +124,20 @@ def trial_problem(trial: Any) -> Optional[str]:
     state = trial["state"]
     if state not in STATES or not isinstance(state, str):
         return f"state: must be one of {', '.join(STATES)}, got {state!r}"
-    for key in ("datetime_start", "datetime_complete"):
-        problem = _iso_problem(trial[key])
+    for key in OPTIONAL_KEYS:
+        problem = _iso_problem(trial.get(key))
         if problem:
             return f"{key}: {problem}"
     return None
+
+
+def with_optional_keys(trial: dict) -> dict:
+    """``trial`` (a freshly parsed one, changed in place) with each absent optional key set to
+    None; a trial that has them all comes back untouched."""
+    for key in OPTIONAL_KEYS:
+        if key not in trial:
+            trial[key] = None
+    return trial
 
 
 def _refuse_constant(name: str) -> Any:
@@ -271,5 +285,5 @@ def load_trials(trials_dir: PathLike, *, on_error: str = "raise") -> dict[str, d
         if name in problems:
             report(TrialFileError(folder / name, problems[name]), on_error)
         else:
-            trials[name[:-len(".json")]] = parsed[name]
+            trials[name[:-len(".json")]] = with_optional_keys(parsed[name])
     return trials

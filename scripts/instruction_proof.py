@@ -2,13 +2,17 @@
 caught (growth over the gate's 2% threshold), A/A counts of the same tree raise no alarm, and the
 same count repeated agrees. Writes docs/results/instruction_proof.json.
 
-    python scripts/instruction_proof.py [--aa 20] [--aa-expensive 2] [--json FILE]
+    python scripts/instruction_proof.py [NAME ...] [--aa 20] [--aa-expensive 2] [--json FILE]
+
+Naming pairs re-proves those and keeps the other pairs' entries already in the JSON file.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
+from pathlib import Path
 
 from pairbench import count as c, trees
 from pairbench.instruction_gate import DEFAULT_THRESHOLD
@@ -20,6 +24,7 @@ CHEAP = {"config_cache", "results_lookup", "trial_loading", "grid_expansion.size
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("names", nargs="*", help="pairs to prove (default: every counted pair)")
     ap.add_argument("--aa", type=int, default=20, help="A/A repeats of the cheap pairs")
     ap.add_argument("--aa-expensive", type=int, default=2, help="A/A repeats of the others")
     ap.add_argument("--json", default="docs/results/instruction_proof.json")
@@ -28,7 +33,9 @@ def main() -> int:
     head_tree = trees.snapshot()
     started = time.time()
     out = {"commit": commit, "threshold": DEFAULT_THRESHOLD, "pairs": {}}
-    for p in [p for p in all_pairs() if p.counted]:
+    if args.names and Path(args.json).is_file():
+        out["pairs"] = json.loads(Path(args.json).read_text())["pairs"]
+    for p in [p for p in all_pairs() if p.counted and (not args.names or p.name in args.names)]:
         size = c.count_size(p)
         base = c.run_jobs([c.Job(p.name, "optimized", size, tree=str(base_tree), tree_label="base")])[0]
         if not base.ok:
@@ -40,7 +47,7 @@ def main() -> int:
         aa = c.run_jobs([job] * n_aa)
         growth = [r.instructions / base.instructions - 1 for r in planted]
         aa_growth = [r.instructions / base.instructions - 1 for r in aa]
-        entry = {"size": size, "calls": base.calls, "instructions": base.instructions,
+        entry = {"commit": commit, "size": size, "calls": base.calls, "instructions": base.instructions,
                  "planted": dict(zip(("3%", "10%", "2x"), growth)),
                  "caught": [g > DEFAULT_THRESHOLD for g in growth],
                  "aa_runs": n_aa, "aa_false_alarms": sum(g > DEFAULT_THRESHOLD for g in aa_growth),

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import optimized.direct_search as optimized_side
 import reference.direct_search as reference_side
 from pairbench.registry import NotEquivalent, select
-from pairbench.testfunctions import FUNCTIONS, plateau, sphere
+from pairbench.pairs._testfunctions import FUNCTIONS, plateau, sphere
 
 SIDES = [pytest.param(reference_side, id="reference"), pytest.param(optimized_side, id="optimized")]
 

@@ -143,6 +143,27 @@ def test_pyspy_other_failure_and_missing_executable(tmp_path, monkeypatch):
         profile_pair(COMPUTE, impl="reference", profiler="py-spy", size=100, out_dir=tmp_path)
 
 
+
+def test_pyspy_is_found_beside_the_interpreter_without_the_venv_on_path(tmp_path, monkeypatch):
+    # `.venv/bin/pairbench` run with the venv not activated: py-spy sits beside sys.executable only
+    from profiling import pyspy
+
+    bindir = tmp_path / "venv" / "bin"
+    bindir.mkdir(parents=True)
+    beside = Path(_fake_pyspy(bindir, "unused"))
+    beside.rename(bindir / "py-spy")
+    monkeypatch.delenv("PAIRBENCH_PY_SPY", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(pyspy.sys, "executable", str(bindir / "python"))
+    assert pyspy.find_pyspy() == str(bindir / "py-spy")
+    # the environment variable still wins; with neither, the error says how to install it
+    monkeypatch.setenv("PAIRBENCH_PY_SPY", "/somewhere/py-spy")
+    assert pyspy.find_pyspy() == "/somewhere/py-spy"
+    monkeypatch.delenv("PAIRBENCH_PY_SPY")
+    (bindir / "py-spy").unlink()
+    with pytest.raises(PairbenchError, match=r"py-spy is not installed \(pip install py-spy\)"):
+        pyspy.find_pyspy()
+
 # -- bad input ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("kwargs, match", [
     ({"profiler": "perf"}, r"profiler: unknown 'perf' \(choose from pyinstrument, py-spy, cprofile, callgrind\)"),

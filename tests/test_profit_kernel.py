@@ -402,10 +402,3 @@ def test_pair_check_rejects_a_perturbed_output():
     bad[3] += 1e-9 * max(1.0, abs(bad[3]))
     with pytest.raises(NotEquivalent, match="differ"):
         pair.check(ref_out, bad)
-
-
-def test_pair_workload_is_deterministic():
-    pair = _pair()
-    with pair.workload(8, 3) as a, pair.workload(8, 3) as b:
-        np.testing.assert_array_equal(a.inputs.params, b.inputs.params)
-        assert torch.equal(a.inputs.market.close, b.inputs.market.close)

@@ -8,7 +8,8 @@ import subprocess
 import pytest
 
 from pairbench.asv_results import Point, load
-from pairbench.report import build_report, significant_drop
+from pairbench.plot import plot_history
+from pairbench.report import build_report, missing_benchmarks, significant_drop
 from tests.conftest import ROOT
 
 
@@ -28,14 +29,12 @@ def test_drop_needs_separated_intervals_or_significant_samples():
     assert significant_drop(new, old) is None  # a rise is never a drop
 
 
-@pytest.fixture(scope="module")
-def asv_history(tmp_path_factory):
-    """Two commits' asv results for the demo plugin pair, recorded with samples."""
+def _asv_results(tmp, commits, bench):
+    """asv results of ``bench`` (a regex of the demo plugin pair's benchmarks) on ``commits``."""
     import os
 
     from tests.conftest import PLUGIN_DIR
 
-    tmp = tmp_path_factory.mktemp("asvhist")
     work = tmp / "suite"
     shutil.copytree(ROOT / "benchmarks", work / "benchmarks")
     conf = json.loads((ROOT / "asv.conf.json").read_text())
@@ -43,14 +42,24 @@ def asv_history(tmp_path_factory):
     (work / "asv.conf.json").write_text(json.dumps(conf))
     env = dict(os.environ, HOME=str(tmp), ASV_PYTHONPATH=str(PLUGIN_DIR))
     subprocess.run(["asv", "machine", "--yes", "--machine", "box"], cwd=work, env=env, check=True, capture_output=True)
-    commits = subprocess.run(["git", "rev-list", "-2", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                             check=True).stdout.split()[::-1]
     for commit in commits:
         out = subprocess.run(["asv", "run", "--python=same", "--machine", "box", "--set-commit-hash", commit,
-                              "--bench", "DemoMembers", "--record-samples", "-a", "repeat=3", "-a", "processes=1",
+                              "--bench", bench, "--record-samples", "-a", "repeat=3", "-a", "processes=1",
                               "-a", "warmup_time=0"], cwd=work, env=env, capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, out.stdout + out.stderr
-    return tmp / "results", commits
+    return tmp / "results"
+
+
+def _last_commits(n):
+    return subprocess.run(["git", "rev-list", f"-{n}", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                          check=True).stdout.split()[::-1]
+
+
+@pytest.fixture(scope="module")
+def asv_history(tmp_path_factory):
+    """Two commits' asv results for the demo plugin pair, recorded with samples."""
+    commits = _last_commits(2)
+    return _asv_results(tmp_path_factory.mktemp("asvhist"), commits, "DemoMembers"), commits
 
 
 @pytest.mark.slow
@@ -85,3 +94,31 @@ def test_report_without_results_is_a_clear_error(tmp_path):
 
     with pytest.raises(PairbenchError, match="--results"):
         build_report(tmp_path / "missing", tmp_path / "out")
+
+
+def _history(**fields):
+    """Two commits of one size, each Point holding only ``fields`` (the rest not recorded)."""
+    return {"100": [Point(c * 40, 0.0, "100", **fields) for c in "ab"]}
+
+
+@pytest.mark.parametrize("fields, missing", [
+    ({"speedup": 30.0, "ci_low": 28.0, "ci_high": 32.0}, ["time_reference", "time_optimized"]),
+    ({"reference_s": 1e-3, "optimized_s": 1e-4}, ["track_speedup", "track_speedup_ci_low", "track_speedup_ci_high"]),
+    ({"speedup": 30.0, "reference_s": 1e-3}, ["track_speedup_ci_low", "track_speedup_ci_high", "time_optimized"]),
+])
+def test_history_draws_what_is_there_and_names_what_is_missing(fields, missing):
+    by_size = _history(**fields)
+    assert missing_benchmarks(by_size) == missing
+    assert plot_history("Demo", by_size, [], missing)[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_report_on_track_only_results_says_what_is_missing(tmp_path):
+    # `asv run --bench track_speedup`: no time_ benchmarks; the report used to die on the empty log axis
+    results = _asv_results(tmp_path / "asv", _last_commits(1), "DemoMembers.track_speedup")
+    written = build_report(results, tmp_path / "report")
+    assert (tmp_path / "report" / "DemoMembers.png").read_bytes()[:4] == b"\x89PNG"
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert "Not recorded in these results: <code>time_reference</code>, <code>time_optimized</code>" in page
+    assert "nan" not in page.lower()
+    assert {p.name for p in written} == {"DemoMembers.png", "index.html"}

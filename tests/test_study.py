@@ -179,8 +179,12 @@ class TestContract:
             mod.run_study(config, n_trials=1, workdir=tmp_path / "w", storage="nosuchdb://host/x")
 
     def test_unknown_component(self, mod: ModuleType, config: str, tmp_path: Path) -> None:
+        from pairbench.pairs._study_cli import implementations
+
+        pipeline = mod.__name__.split(".")[0]
         with pytest.raises(ValueError, match="components"):
-            mod.run_study(config, n_trials=1, workdir=tmp_path / "w", components={"nope": os})
+            with implementations(pipeline, {"nope": "os"}):
+                mod.run_study(config, n_trials=1, workdir=tmp_path / "w")
 
 
 @pytest.mark.slow
@@ -203,15 +207,18 @@ def test_both_sides_reach_the_same_best_through_the_tpe_phase(config: str, tmp_p
 def test_mixed_components_reach_the_same_best(config: str, tmp_path: Path) -> None:
     """The optimized pipeline with every reference component, and the reference one with the
     optimized tracker and lookup in its subprocess (what the ablation runs)."""
-    import optimized.results_lookup
-    import optimized.trade_tracker
+    from pairbench.pairs._study_cli import implementations
 
     base = opt_mod.run_study(config, n_trials=3, workdir=tmp_path / "a", seed=2, space=TINY, n_bars=N_BARS)
-    persistent = opt_mod.run_study(config, n_trials=3, workdir=tmp_path / "b", seed=2, space=TINY, n_bars=N_BARS,
-                                   components=ref_mod.components_of("reference"))
-    swapped = ref_mod.run_study(config, n_trials=3, workdir=tmp_path / "c", seed=2, space=TINY, n_bars=N_BARS,
-                                components={"trade_tracker": optimized.trade_tracker,
-                                            "results_lookup": optimized.results_lookup})
+    with implementations("optimized", {name: f"reference.{name}" for name in ref_mod.COMPONENTS}):
+        assert opt_mod.components_of("optimized")["trade_tracker"].__name__ == "reference.trade_tracker"
+        persistent = opt_mod.run_study(config, n_trials=3, workdir=tmp_path / "b", seed=2, space=TINY,
+                                       n_bars=N_BARS)
+    assert opt_mod.components_of("optimized")["trade_tracker"].__name__ == "optimized.trade_tracker"
+    with implementations("reference", {"trade_tracker": "optimized.trade_tracker",
+                                       "results_lookup": "optimized.results_lookup"}):
+        swapped = ref_mod.run_study(config, n_trials=3, workdir=tmp_path / "c", seed=2, space=TINY,
+                                    n_bars=N_BARS)
     for other in (persistent, swapped):
         assert [t["value"] for t in other.trials] == [t["value"] for t in base.trials]
 
@@ -305,18 +312,18 @@ def test_pair_registered_and_check_passes_on_its_workload() -> None:
 
 # -- command line ----------------------------------------------------------------------------------
 def test_study_main_prints_the_best_trial(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from pairbench.study_cli import study_main
+    from pairbench.pairs._study_cli import study_main
 
     args = argparse.Namespace(impl="optimized", trials=2, storage=None, workers=1, workdir=str(tmp_path / "w"),
-                              seed=0, config=None, bars=N_BARS, no_progress=True)
+                              seed=0, config=None, bars=N_BARS, no_progress=True, study_name="named")
     assert study_main(args) == 0
     out = capsys.readouterr().out
-    assert "best trial: value" in out and "2 trials" in out
+    assert "best trial: value" in out and "2 trials" in out and "study 'named'" in out
     assert (tmp_path / "w" / "config.json").exists()
 
 
 def test_study_main_storage_error_is_one_line(tmp_path: Path) -> None:
-    from pairbench.study_cli import study_main
+    from pairbench.pairs._study_cli import study_main
 
     args = argparse.Namespace(impl="optimized", trials=1, workers=1, workdir=str(tmp_path / "w"), seed=0,
                               storage=f"postgresql+psycopg://u@127.0.0.1:{closed_port()}/x",
@@ -327,7 +334,7 @@ def test_study_main_storage_error_is_one_line(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_ablation_table(config: str, tmp_path: Path) -> None:
-    from pairbench.study_cli import PERSISTENT, ablation, format_ablation
+    from pairbench.pairs._study_cli import PERSISTENT, ablation, format_ablation
 
     rows = ablation(config, n_trials=1, workdir=tmp_path / "abl", seed=0, n_bars=N_BARS, warmup=False)
     swaps = [r["component"] for r in rows if r["mode"] == "swap"]

@@ -1,109 +1,32 @@
 """study scale-out on Optuna's own storage: 4 worker processes x 25 trials, nothing lost.
 
 Against a real PostgreSQL server and against the journal file. The ``postgres_url`` fixture
-uses ``$PAIRBENCH_PG_URL`` when it is set (a SQLAlchemy URL such as
+(``tests/conftest.py``) uses ``$PAIRBENCH_PG_URL`` when it is set (a SQLAlchemy URL such as
 ``postgresql+psycopg://postgres@127.0.0.1:5432/pairbench``); otherwise it starts a throwaway
-cluster (``initdb`` + ``pg_ctl`` of the newest PostgreSQL found, as the ``postgres`` user when
-run as root, on a free local port, fsync off) for the session and removes it at the end. It
-skips only when no server binaries exist.
+cluster (:mod:`pairbench.pairs._pg_server`, fsync off) for the session and removes it at the end.
+It skips only when no server can be had.
 """
 from __future__ import annotations
 
-import glob
 import json
 import os
-import pwd
-import shlex
-import shutil
-import socket
-import subprocess
-import tempfile
 import uuid
 from pathlib import Path
-from typing import Iterator, Optional
 
 import optuna
 import pytest
 
 from optimized import study as opt_mod
+from pairbench.pairs._pg_server import free_port
 from reference.config_cache import Config
+from reference.dedup_store import NoDupeGuard
+from reference.param_signature import param_signature
 from reference.study import open_storage
 
 N_BARS = 300  # a cheap objective: the test is about the storage, not the backtest
 WORKERS, PER_WORKER = 4, 25
-
-
-def postgres_bin() -> Optional[Path]:
-    """The folder of ``initdb`` / ``pg_ctl``: on PATH, else Debian's newest /usr/lib/postgresql/N/bin."""
-    found = shutil.which("initdb") and shutil.which("pg_ctl")
-    if found:
-        return Path(os.path.realpath(found)).parent
-    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                      key=lambda p: int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0)
-    return Path(versions[-1]).parent if versions else None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class ThrowawayCluster:
-    """A PostgreSQL cluster in a temporary folder, owned by ``postgres`` when we are root."""
-
-    def __init__(self, bindir: Path) -> None:
-        self.bindir = bindir
-        self.port = free_port()
-        self.root = Path(tempfile.mkdtemp(prefix="pairbench-pg-"))
-        self.data = self.root / "data"
-        self.log = self.root / "server.log"
-        self.user = "postgres" if os.geteuid() == 0 else None
-        if self.user:
-            entry = pwd.getpwnam(self.user)
-            os.chown(self.root, entry.pw_uid, entry.pw_gid)
-
-    def run(self, *argv: str) -> None:
-        command = [os.fspath(self.bindir / argv[0]), *argv[1:]]
-        if self.user:  # PostgreSQL refuses to run as root
-            command = (["runuser", "-u", self.user, "--", *command] if shutil.which("runuser")
-                       else ["su", self.user, "-c", shlex.join(command)])
-        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
-        if done.returncode != 0:
-            log = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
-            raise RuntimeError(f"{' '.join(argv[:2])} failed ({done.returncode}): {done.stderr.strip()}\n{log}")
-
-    def start(self) -> str:
-        self.run("initdb", "-D", os.fspath(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self.run("pg_ctl", "-D", os.fspath(self.data), "-o", options, "-l", os.fspath(self.log),
-                 "-w", "-t", "60", "start")
-        self.run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "pairbench")
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/pairbench"
-
-    def stop(self) -> None:
-        try:
-            if (self.data / "postmaster.pid").exists():
-                self.run("pg_ctl", "-D", os.fspath(self.data), "-m", "immediate", "-w", "stop")
-        finally:
-            shutil.rmtree(self.root, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A PostgreSQL database URL: ``$PAIRBENCH_PG_URL``, or a throwaway cluster for the session."""
-    given = os.environ.get("PAIRBENCH_PG_URL")
-    if given:
-        yield given
-        return
-    bindir = postgres_bin()
-    if bindir is None:
-        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) found and PAIRBENCH_PG_URL is not set")
-    cluster = ThrowawayCluster(bindir)
-    try:
-        yield cluster.start()
-    finally:
-        cluster.stop()
+SPACE_120 = {"fast": [4, 6, 8, 10, 12], "slow": [20, 30, 40, 50],
+             "stop": {"low": 0.01, "high": 0.06, "step": 0.01}}  # 120 points: TPE repeats some
 
 
 @pytest.fixture
@@ -126,13 +49,42 @@ def assert_none_lost(storage: str, study_name: str, report, expected: int) -> No
     assert report.best_value == max(t.value for t in trials)
 
 
+def assert_each_point_evaluated_once_but_for_races(storage: str, study_name: str, report) -> None:
+    """The rule of optimized._study_worker: one first trial per parameter set (the one that
+    claimed its signature); a duplicate is backtested again only if it started before the first
+    trial completed; every trial of a parameter set has the same value."""
+    study = optuna.load_study(study_name=study_name, storage=open_storage(storage))
+    by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
+    groups: dict[str, list[dict]] = {}
+    for trial in report.trials:
+        groups.setdefault(json.dumps(trial["params"], sort_keys=True), []).append(trial)
+    for key, trials in groups.items():
+        firsts = [t for t in trials if not t["duplicate"]]
+        assert len(firsts) == 1, f"{key}: {len(firsts)} first trials"
+        assert firsts[0]["backtested"]
+        assert len({t["value"] for t in trials}) == 1
+        first_done = by_number[firsts[0]["number"]].datetime_complete
+        for again in (t for t in trials if t["duplicate"] and t["backtested"]):
+            assert by_number[again["number"]].datetime_start < first_done, \
+                f"{key}: trial {again['number']} backtested a point completed before it started"
+
+
 @pytest.mark.slow
 def test_four_workers_on_postgresql(postgres_url: str, config: str, tmp_path: Path) -> None:
+    """4 worker processes x 25 trials, Optuna storage and duplicate store on the same server:
+    100 finished trials numbered once each, each parameter set evaluated once but for races."""
     name = f"scale-{uuid.uuid4().hex[:8]}"
     report = opt_mod.run_study(config, n_trials=WORKERS * PER_WORKER, workdir=tmp_path / "w",
-                               storage=postgres_url, workers=WORKERS, n_bars=N_BARS, study_name=name)
+                               storage=postgres_url, workers=WORKERS, n_bars=N_BARS, study_name=name,
+                               space=SPACE_120)
     assert_none_lost(postgres_url, name, report, WORKERS * PER_WORKER)
     assert len(list((tmp_path / "w" / "trials").glob("*.json"))) == WORKERS * PER_WORKER
+    assert report.n_duplicates > 0  # the small space makes TPE draw points again
+    assert_each_point_evaluated_once_but_for_races(postgres_url, name, report)
+    assert not (tmp_path / "w" / "dedup.sqlite").exists()  # the store is on the server
+    with NoDupeGuard(postgres_url) as guard:
+        keys = {key for key in guard if key.startswith(f"{name}/")}
+    assert keys == {f"{name}/{param_signature(t['params'])}" for t in report.trials}
 
 
 @pytest.mark.slow

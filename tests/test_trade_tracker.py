@@ -238,6 +238,68 @@ def test_sides_agree_on_workload_series(seed):
         assert_equivalent(as_dict(ref), as_dict(opt), rtol=1e-12)
 
 
+def assert_bit_equal(ref, opt) -> None:
+    """The two reports agree to the last bit: every array byte for byte, every stat as the same
+    float (NaN where the reference has NaN)."""
+    assert ref.trades.dtype == opt.trades.dtype and ref.trades.tobytes() == opt.trades.tobytes()
+    for name in ("equity", "margin_load"):
+        ours, theirs = getattr(ref, name), getattr(opt, name)
+        assert ours.dtype == theirs.dtype and ours.tobytes() == theirs.tobytes(), name
+    for side in SIDES:
+        assert ref.stats[side].keys() == opt.stats[side].keys()
+        for key, value in ref.stats[side].items():
+            other = opt.stats[side][key]
+            assert (math.isnan(value) and math.isnan(other)) or (value == other and
+                                                                 math.copysign(1, value) == math.copysign(1, other)), (side, key)
+
+
+@settings(max_examples=150, deadline=None)
+@given(series(max_bars=80))
+def test_sides_agree_to_the_last_bit(case):
+    prices, positions, keywords = case
+    assert_bit_equal(reference.track_trades(prices, positions, **keywords),
+                     optimized.track_trades(prices, positions, **keywords))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_sides_agree_to_the_last_bit_on_workload_series(seed):
+    """Long runs of one position (the kernel's per-run loops) and the pair's own keywords."""
+    from pairbench.pairs.trade_tracker import make_series
+
+    prices, positions, keywords = make_series(20_000, seed)
+    for fees in (keywords, dict(keywords, fee_rate=0.0, initial_equity=2_000.0)):
+        assert_bit_equal(reference.track_trades(prices, positions, **fees),
+                         optimized.track_trades(prices, positions, **fees))
+
+
+@pytest.mark.parametrize("pattern", ["flips", "open_close", "adds"])
+def test_many_trades_grow_the_kernels_tables(pattern):
+    """Hundreds of trades (the kernel starts with room for a few dozen and doubles): same trades."""
+    rng = np.random.default_rng(7)
+    n = 3_001
+    prices = 50.0 + np.cumsum(rng.normal(0.0, 0.1, n)).clip(-40.0, None)
+    if pattern == "flips":
+        positions = np.where(np.arange(n) % 2 == 0, 1.0, -2.0)
+    elif pattern == "open_close":
+        positions = np.where(np.arange(n) % 3 == 0, 0.0, 1.5)
+    else:
+        positions = np.where(np.arange(n) % 5 == 4, 0.0, 1.0 + np.arange(n) % 5)
+    ref = reference.track_trades(prices, positions, fee_rate=1e-3)
+    opt = optimized.track_trades(prices, positions, fee_rate=1e-3)
+    assert len(ref.trades) > 500
+    assert_bit_equal(ref, opt)
+
+
+def test_a_bad_value_after_many_trades_is_refused_alike():
+    """The in-kernel check still reports the first bad bar when the tables have grown."""
+    positions = np.where(np.arange(2_000) % 2 == 0, 1.0, -1.0)
+    prices = np.full(2_000, 10.0)
+    prices[1_500] = -1.0
+    for mod in (reference, optimized):
+        with pytest.raises(ValueError, match=r"^prices: must be finite and > 0, got .*-1\.0.* at bar 1500$"):
+            mod.track_trades(prices, positions)
+
+
 @settings(max_examples=60, deadline=None)
 @given(series(), st.data())
 def test_sides_refuse_a_bad_value_alike(case, data):

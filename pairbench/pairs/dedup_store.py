@@ -1,10 +1,13 @@
-"""Pairs of ``dedup_store``: batch insert and batch lookup of trial signatures in SQLite.
+"""Pairs of ``dedup_store``: batch insert and batch lookup of trial signatures, in SQLite and on PostgreSQL.
 
 Seed 002 claims 332x for "SQLite batch insert (1000 ops)" and 58x for "batch lookup (100 ops)";
 these pairs time the same operations. Each side works on its own store file: the reference in
 SQLite's default rollback journal with ``synchronous=FULL``, the optimized side in WAL with
 ``synchronous=NORMAL`` (see the two modules' docstrings). Opening a store is a one-off cost,
 measured by ``one_off`` and kept out of the timed calls.
+
+``dedup_store.pg_add_batch`` / ``pg_seen_batch`` time the same calls on a PostgreSQL store
+(:mod:`pairbench.pairs._dedup_store_pg`); they are registered only where a server can be had.
 """
 from __future__ import annotations
 
@@ -202,3 +205,13 @@ PAIRS = [
         tags=("sqlite", "io"),
     ),
 ]
+
+
+def _server_pairs() -> list[Pair]:
+    """The PostgreSQL pairs, or none (with one line on stderr saying how to enable them)."""
+    from pairbench.pairs import _dedup_store_pg
+
+    return _dedup_store_pg.pairs_if_server()
+
+
+PAIRS += _server_pairs()

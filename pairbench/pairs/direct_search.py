@@ -93,7 +93,7 @@ def overhead_workload(size: int, seed: int) -> Workload:
 
 
 def bind_overhead(module: ModuleType, inputs: OverheadInputs):
-    from pairbench.testfunctions import sphere
+    from pairbench.pairs._testfunctions import sphere
 
     bounds, maxfun = inputs
     # no tolerance stop: the run goes to maxfun, so the size is the work

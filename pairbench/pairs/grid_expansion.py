@@ -8,7 +8,8 @@ Its varying parameters' sizes multiply to exactly ``size`` configurations: the p
 ``grid_expansion`` times ``list(expand_grid(spec))``: every configuration built and kept, as a
 grid sampler that holds its queue does. Keeping 100,000 configurations of five dicts each
 (~140 MB) costs both sides the same (fresh memory, garbage-collector passes over the growing
-list) and bounds the ratio. ``grid_expansion.stream`` consumes the same iterator without
+list) and bounds the ratio: ``GridExpansionFloor`` in ``benchmarks/bench_floors.py`` times that
+floor (the same dicts built inline and kept) beside both sides. ``grid_expansion.stream`` consumes the same iterator without
 keeping it (a sampler dispatching configurations one at a time): the expansion cost alone.
 ``grid_expansion.size`` times ``grid_size(spec)``: the reference expands the grid to count it
 (O(configurations)), the optimized side multiplies counts (O(parameters)).

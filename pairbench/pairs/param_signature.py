@@ -6,6 +6,8 @@ stepped floats. In ``param_signature`` 30% of the stream repeats an earlier tria
 with the same content, as a duplicate suggestion arrives); ``param_signature.cold`` has no
 repeats, so it times the miss path alone. The timed call signs the whole stream; the optimized
 side's cache is cleared before each timed call, so every call sees the same hit rate.
+``ParamSignatureFloor`` in ``benchmarks/bench_floors.py`` times the floor of the same stream
+(orjson key, canonical text, SHA-256) beside both sides.
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ compares the best value (1e-9 relative), the best parameters, the trial count an
 A reference trial costs ~0.25-1 s (mostly the new interpreter's imports), so the sizes stay small
 here; the 200-trial figure is ``pairbench run study --size 200 --samples 3`` (2-core VM, quiet:
 33.1 s -> 1.61 s, 20.3x [20.3x, 20.8x]; under load 28.6x [23.9x, 33.5x]). Where the gain comes
-from: ``pairbench.study_cli.ablation`` (nearly all of it is the persistent worker).
+from: ``pairbench.pairs._study_cli.ablation`` (nearly all of it is the persistent worker).
 """
 from __future__ import annotations
 

@@ -5,7 +5,8 @@ loops, "<0.001 s" after). The timed call is ``track_trades`` over a seeded rando
 series and a position series that rests flat, goes long and short, adds, partially closes and
 flips, with fees. The numba compile is a one-off cost, measured in fresh subprocesses (empty
 cache: compile; then the same cache: load) and kept out of the timed calls, which reuse the
-compiled kernel.
+compiled kernel. ``TradeTrackerFloor`` in ``benchmarks/bench_floors.py`` times the floors of
+the job (the per-bar arrays' memory traffic; the in-order margin-load sums) beside both sides.
 """
 from __future__ import annotations
 

@@ -11,6 +11,10 @@ and, the other way round, the optimized pipeline with ONE component reverted to 
 (the persistent workers reverted: the subprocess pipeline with every optimized component), and
 the share of the gain each revert loses, ``(t_revert - t_optimized) / (t_reference - t_optimized)``.
 
+Each configuration runs ``reference.study.run_study`` or ``optimized.study.run_study`` with some
+entries of :data:`reference.study.IMPLEMENTATIONS` pointed at the other side's modules for the
+length of the run (:func:`implementations`): the pipelines themselves know nothing of the ablation.
+
 Every run starts from a fresh workdir with the same seed, so every run must reach the same best
 value; the table says whether it did. Shares need not add up to 1: the components interact (a
 config cache or a numba tracker is worth nothing in a process that lives for one trial, and a
@@ -25,10 +29,13 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
+from importlib import import_module
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, Callable, Iterator, Mapping, NamedTuple, Optional
 
-from .registry import PairbenchError
+from pairbench.progress import Progress
+from pairbench.registry import PairbenchError
 
 PERSISTENT = "persistent workers"
 DEFAULT_ABLATION_TRIALS = 20
@@ -46,29 +53,53 @@ def default_config(folder: Path) -> str:
 
 
 # -- ablation --------------------------------------------------------------------------------
+@contextmanager
+def implementations(pipeline: str, modules: Mapping[str, str]) -> Iterator[None]:
+    """For the ``with`` block, the ``pipeline`` side (``"reference"`` / ``"optimized"``) builds
+    each component named in ``modules`` from that module name instead (restored afterwards)."""
+    from reference.study import COMPONENTS, IMPLEMENTATIONS
+
+    unknown = sorted(set(modules) - set(COMPONENTS))
+    if unknown:
+        raise ValueError(f"components: unknown component(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(COMPONENTS)}")
+    table = IMPLEMENTATIONS[pipeline]
+    saved = dict(table)
+    table.update(modules)
+    try:
+        yield
+    finally:
+        table.clear()
+        table.update(saved)
+
+
 class Run(NamedTuple):
-    """One configuration of the ablation."""
+    """One configuration of the ablation: the ``pipeline`` whose ``run_study`` runs, built with
+    ``modules`` (``{component: module name}``, every component)."""
 
     component: str  # the component swapped / reverted, or "reference" / "optimized"
     mode: str       # "reference", "swap", "optimized" or "revert"
-    run_study: Callable[..., Any]
-    components: dict
+    pipeline: str   # "reference" or "optimized"
+    modules: dict
+
+    def run_study(self, *args: Any, **kwargs: Any) -> Any:
+        with implementations(self.pipeline, self.modules):
+            return import_module(f"{self.pipeline}.study").run_study(*args, **kwargs)
 
 
 def ablation_plan() -> list[Run]:
     """Every configuration of the ablation: the reference, each single swap into it (the
     persistent workers last), the optimized pipeline, then each single revert out of it."""
-    import optimized.study as opt
-    import reference.study as ref
+    from reference.study import COMPONENTS
 
-    reference = ref.components_of("reference")
-    optimized = ref.components_of("optimized")
-    plan = [Run("reference", "reference", ref.run_study, reference)]
-    plan += [Run(name, "swap", ref.run_study, {**reference, name: optimized[name]}) for name in ref.COMPONENTS]
-    plan += [Run(PERSISTENT, "swap", opt.run_study, reference),
-             Run("optimized", "optimized", opt.run_study, optimized)]
-    plan += [Run(name, "revert", opt.run_study, {**optimized, name: reference[name]}) for name in ref.COMPONENTS]
-    plan += [Run(PERSISTENT, "revert", ref.run_study, optimized)]
+    reference = {name: f"reference.{name}" for name in COMPONENTS}
+    optimized = {name: f"optimized.{name}" for name in COMPONENTS}
+    plan = [Run("reference", "reference", "reference", reference)]
+    plan += [Run(name, "swap", "reference", {**reference, name: optimized[name]}) for name in COMPONENTS]
+    plan += [Run(PERSISTENT, "swap", "optimized", reference),
+             Run("optimized", "optimized", "optimized", optimized)]
+    plan += [Run(name, "revert", "optimized", {**optimized, name: reference[name]}) for name in COMPONENTS]
+    plan += [Run(PERSISTENT, "revert", "reference", optimized)]
     return plan
 
 
@@ -105,8 +136,7 @@ def ablation(config_path: Any, *, n_trials: int, workdir: Any, seed: int = 0, re
         folder = root / f"run-{next(counter)}"
         try:
             start = time.perf_counter()
-            report = run.run_study(config_path, n_trials=trials, workdir=folder, seed=seed, n_bars=n_bars,
-                                   components=run.components)
+            report = run.run_study(config_path, n_trials=trials, workdir=folder, seed=seed, n_bars=n_bars)
             return time.perf_counter() - start, report
         finally:
             shutil.rmtree(folder, ignore_errors=True)
@@ -212,6 +242,9 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage", help="Optuna storage URL or journal file (default: a journal "
                                           "file in the workdir)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--study-name",
+                        help="the study in the storage (default pairbench); machines sharing a storage URL "
+                             "and a study name run one study, with one duplicate store")
     parser.add_argument("--workdir", help="study folder; rerun on it to resume "
                                           "(default pairbench-out/study-IMPL)")
     parser.add_argument("--config", help="config file (default: the default config, in the workdir)")
@@ -222,28 +255,28 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
 
 def study_main(args: argparse.Namespace) -> int:
     """``pairbench study``: run one study with a progress bar, print the best trial."""
-    from importlib import import_module
-
     from reference._strategy import DEFAULT_N_BARS
-    from reference.study import StorageError
+    from reference.study import DEFAULT_STUDY_NAME, StorageError, with_cause
 
     impl = getattr(args, "impl", "optimized")
     workdir = Path(getattr(args, "workdir", None) or f"pairbench-out/study-{impl}")
     n_trials = getattr(args, "trials", 50)
     module = import_module(f"{impl}.study")
-    bar = _progress_bar(n_trials, f"study ({impl})", enabled=not getattr(args, "no_progress", False))
-    try:
-        config = getattr(args, "config", None) or default_config(workdir)
-        report = module.run_study(config, n_trials=n_trials, workdir=workdir,
-                                  seed=getattr(args, "seed", 0) or 0, storage=getattr(args, "storage", None),
-                                  workers=getattr(args, "workers", 1),
-                                  n_bars=getattr(args, "bars", None) or DEFAULT_N_BARS,
-                                  progress=bar.update if bar else None)
-    except StorageError as exc:
-        raise PairbenchError(str(exc)) from exc
-    finally:
-        if bar:
-            bar.close()
+    with Progress(n_trials, f"study ({impl})", enabled=not getattr(args, "no_progress", False)) as bar:
+        try:
+            config = getattr(args, "config", None) or default_config(workdir)
+            report = module.run_study(config, n_trials=n_trials, workdir=workdir,
+                                      seed=getattr(args, "seed", 0) or 0, storage=getattr(args, "storage", None),
+                                      workers=getattr(args, "workers", 1),
+                                      study_name=getattr(args, "study_name", None) or DEFAULT_STUDY_NAME,
+                                      n_bars=getattr(args, "bars", None) or DEFAULT_N_BARS,
+                                      progress=trial_ticks(bar) if bar.bar is not None else None)
+        except StorageError as exc:
+            raise PairbenchError(str(exc)) from exc
+        except (OSError, ValueError, TypeError, ImportError, RuntimeError):
+            raise  # the command line shows these in one line
+        except Exception as exc:  # the storage's own (a server that went away): one line too
+            raise PairbenchError(f"study stopped: {with_cause(exc)}") from exc
     params = ", ".join(f"{k}={v}" for k, v in report.best_params.items())
     print(f"best trial: value {report.best_value:.6f} with {params}")
     capped = f" (capped from {report.capped_from})" if report.capped_from else ""
@@ -253,24 +286,13 @@ def study_main(args: argparse.Namespace) -> int:
     return 0
 
 
-class _Bar:
-    """A tqdm bar driven by ``(done, total)`` calls from ``run_study``'s progress hook."""
+def trial_ticks(bar: Progress) -> Callable[[int, int], None]:
+    """``run_study``'s ``(done, total)`` progress hook as ticks of ``bar``, one per finished trial."""
+    shown = [0]
 
-    def __init__(self, total: int, desc: str) -> None:
-        from tqdm import tqdm
+    def update(done: int, total: int) -> None:
+        for _ in range(done - shown[0]):
+            bar.tick(f"{done}/{total} trials")
+        shown[0] = max(shown[0], done)
 
-        self.bar = tqdm(total=total, desc=desc, unit="trial", file=sys.stderr, dynamic_ncols=True)
-
-    def update(self, done: int, total: int) -> None:
-        self.bar.total = total
-        self.bar.update(done - self.bar.n)
-
-    def close(self) -> None:
-        self.bar.close()
-
-
-def _progress_bar(total: int, desc: str, *, enabled: bool) -> Optional[_Bar]:
-    if not enabled or not isinstance(total, int) or total < 1:
-        return None
-    return _Bar(total, desc)
-
+    return update
