@@ -36,7 +36,7 @@ def test_report_draws_a_flat_line_then_a_step_marked_with_its_commit(tmp_path):
     from tests.asv_planted import FAST_REGRESSED, PlantedRepo
 
     repo = PlantedRepo(tmp_path, counting="instructions")
-    # the times too: report._plot_pair draws them on a log axis and fails on a pair with none recorded
+    # the times too, so the timed picture beside the counts has both sides' times
     bench = r"PlantedSum\.(track_speedup|track_instructions|time_)"
     first = repo.commit("the planted pair")
     repo.record(first, bench)
