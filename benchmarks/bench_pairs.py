@@ -3,7 +3,20 @@
 Each class has ``time_reference``/``time_optimized`` (one call of that side), ``peakmem_*`` and
 ``track_speedup`` (pairbench's in-process interleaved ratio, unit "x") with its bootstrap 95%
 interval as ``track_speedup_ci_low``/``_ci_high``: the three read one measurement per size, taken
-once per class in ``setup_cache``, so the interval belongs to the median. Pairs registered by other
+once per class in ``setup_cache``, so the interval belongs to the median.
+
+asv reads every ``track_`` figure as lower-is-better (it has no higher-is-better flag), so a
+falling speedup shows in ``asv compare`` as an improvement. ``track_cost_ratio`` (optimized time /
+reference time, unit "ratio", with ``_ci_low``/``_ci_high``) is the same measurement the right way
+up: a regression raises it, and ``asv continuous`` fails on it. For counted pairs
+(``counting="instructions"``) ``track_instructions_reference``/``_optimized`` are both sides'
+instructions per call under callgrind (:mod:`pairbench.count`), exact for a tree and an
+interpreter build, so a step in them is a real change. They are counted only at the pair's count
+size (``pair.size_for(count=True)``), the size the instruction gate compares: counting both sides
+there took 5-60 s per pair (4.6 min for the 13 counted pairs, on a shared 2-core machine), and the
+larger sizes cost up to 10x more each (grid_expansion at 100,000 runs 10x the instructions of
+10,000). At the other sizes, for pairs that are not counted and where valgrind is missing, they
+are skipped (asv's ``SkipNotImplemented``, shown as n/a); a count that fails fails them. Pairs registered by other
 distributions (entry-point group ``pairbench.pairs``) get classes too: adding a pair needs no edit
 here. Workloads are built once per process and size; pairs whose calls need a fresh state
 (``stateful``) take one call per sample with the reset done, untimed, in ``setup``.
@@ -54,10 +67,10 @@ class _PairBenchmark:
     def setup_cache(self):
         from pairbench.measure import measure
 
-        out = {}
+        out = {"timed": {}, "counted": _counted(self.pair)}
         for size in self.pair.sizes:
             ms = measure(self.pair, size, samples=7, max_time_s=10.0)
-            out[size] = (ms.speedup, ms.ci_low, ms.ci_high)
+            out["timed"][size] = (ms.speedup, ms.ci_low, ms.ci_high)
         return out
 
     def setup(self, cache, size):
@@ -79,15 +92,96 @@ class _PairBenchmark:
         self._bound["optimized"].call()
 
     def track_speedup(self, cache, size):
-        return cache[size][0]
+        return cache["timed"][size][0]
 
     def track_speedup_ci_low(self, cache, size):
-        return cache[size][1]
+        return cache["timed"][size][1]
 
     def track_speedup_ci_high(self, cache, size):
-        return cache[size][2]
+        return cache["timed"][size][2]
 
     track_speedup.unit = track_speedup_ci_low.unit = track_speedup_ci_high.unit = "x"
+
+    # optimized time / reference time: the speedup's reciprocal, so its interval's ends swap
+    def track_cost_ratio(self, cache, size):
+        return 1.0 / cache["timed"][size][0]
+
+    def track_cost_ratio_ci_low(self, cache, size):
+        return 1.0 / cache["timed"][size][2]
+
+    def track_cost_ratio_ci_high(self, cache, size):
+        return 1.0 / cache["timed"][size][1]
+
+    track_cost_ratio.unit = track_cost_ratio_ci_low.unit = track_cost_ratio_ci_high.unit = "ratio"
+
+    def track_instructions_reference(self, cache, size):
+        return _instructions(cache, size, "reference")
+
+    def track_instructions_optimized(self, cache, size):
+        return _instructions(cache, size, "optimized")
+
+    track_instructions_reference.unit = track_instructions_optimized.unit = "instructions"
+
+
+def _skip(why):
+    try:
+        from asv_runner.benchmarks.mark import SkipNotImplemented
+    except ImportError:  # older asv: a NotImplementedError raised by the benchmark is a skip
+        SkipNotImplemented = NotImplementedError
+    raise SkipNotImplemented(why)
+
+
+def _counted(pair):
+    """``{"size": count size, "reference": n, "optimized": n}`` (instructions per call), or
+    ``{"skip": why}`` for a pair that is not counted or where valgrind is missing. A count that
+    fails is kept as ``{"error": ...}`` and fails its benchmark: a broken count is not a skip."""
+    if not getattr(pair, "counted", False):
+        return {"skip": f"{pair.name} is not counted (counting={getattr(pair, 'counting', '?')!r})"}
+    from pairbench.count import Job, count_size, run_jobs, valgrind_path
+    from pairbench.registry import PairbenchError
+    from pairbench.sides import SIDES
+
+    try:
+        valgrind_path()
+    except PairbenchError as exc:
+        return {"skip": str(exc)}
+    size = count_size(pair)
+    module = _plugin_module(pair)
+    counts = run_jobs([Job(pair.name, side, size, pair_module=module) for side in SIDES], parallel=len(SIDES))
+    errors = [f"{c.side}: {c.error}" for c in counts if c.error]
+    if errors:
+        return {"size": size, "error": "; ".join(errors)}
+    return {"size": size, **{c.side: c.instructions for c in counts}}
+
+
+def _plugin_module(pair):
+    """The module holding a plugin pair's ``PAIRS`` (None for a built-in pair), with the folder it
+    is imported from put on ``PYTHONPATH``: asv puts a plugin on this process's ``sys.path`` only,
+    and the counting child finds its pair by importing that module."""
+    import importlib.util
+    import os
+
+    if pair.source == "builtin":
+        return None
+    spec = importlib.util.find_spec(pair.source.split(".")[0])
+    if spec is not None and (spec.submodule_search_locations or spec.origin):
+        # a package's folder, or a lone module's file: the folder above it is the one to import from
+        folder = os.path.dirname(list(spec.submodule_search_locations or [spec.origin])[0])
+        paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+        if folder not in paths:
+            os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [folder, *paths]))
+    return pair.source
+
+
+def _instructions(cache, size, side):
+    counted = cache["counted"]
+    if "skip" in counted:
+        _skip(counted["skip"])
+    if size != counted["size"]:
+        _skip(f"counted at size {counted['size']} only")
+    if "error" in counted:
+        raise RuntimeError(f"counting failed: {counted['error']}")
+    return counted[side]
 
 
 def _class_name(pair_name):

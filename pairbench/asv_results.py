@@ -56,46 +56,53 @@ def _num(x) -> float:
     return v
 
 
-def load(results_dir: str | Path, *, machine: Optional[str] = None) -> dict[str, dict[str, list[Point]]]:
-    """``{asv class name: {size: [Point per commit, oldest first]}}`` from an asv results folder."""
+def results_by_size(results_dir: str | Path, key: "re.Pattern[str]", *, machine: Optional[str] = None):
+    """``(asv result, key match, size, value, stats, samples)`` for every benchmark whose name
+    matches ``key`` on every commit (and ``machine``) recorded under ``results_dir``, one per size."""
     import asv.results as ar
 
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise PairbenchError(f"--results: {results_dir} is not a folder of asv results (run `asv run` first)")
     iterator = ar.iter_results_for_machine(str(results_dir), machine) if machine else ar.iter_results(str(results_dir))
-    points: dict[tuple[str, str, str], Point] = {}
     for res in iterator:
-        for key in res.get_all_result_keys():
-            m = _KEY.match(key)
+        for name in res.get_all_result_keys():
+            m = key.match(name)
             if not m:
                 continue
-            params = res.get_result_params(key)
+            params = res.get_result_params(name)
             sizes = [str(p) for p in params[0]] if params else [""]
-            values = res.get_result_value(key, params)
-            stats = res.get_result_stats(key, params) or [None] * len(sizes)
-            samples = res.get_result_samples(key, params) or [None] * len(sizes)
+            values = res.get_result_value(name, params)
+            stats = res.get_result_stats(name, params) or [None] * len(sizes)
+            samples = res.get_result_samples(name, params) or [None] * len(sizes)
             if not isinstance(values, list):
                 values, stats, samples = [values], [stats], [samples]
             for size, val, st, sm in zip(sizes, values, stats, samples):
-                pt = points.setdefault((m["cls"], size, res.commit_hash),
-                                       Point(res.commit_hash, float(res.date or 0), size))
-                bench = m["bench"]
-                if bench == "track_speedup":
-                    pt.speedup = _num(val)
-                elif bench.startswith("track_speedup_ci_"):
-                    setattr(pt, bench[len("track_speedup_"):], _num(val))
-                elif bench in ("time_reference", "time_optimized"):
-                    side = bench.split("_")[1]
-                    setattr(pt, f"{side}_s", _num(val))
-                    if st:
-                        setattr(pt, f"{side}_q", (_num(st.get("q_25")), _num(st.get("q_75"))))
-                    if sm:
-                        setattr(pt, f"{side}_samples", [float(s) for s in sm])
+                yield res, m, size, val, st, sm
+
+
+def load(results_dir: str | Path, *, machine: Optional[str] = None) -> dict[str, dict[str, list[Point]]]:
+    """``{asv class name: {size: [Point per commit, oldest first]}}`` from an asv results folder."""
+    points: dict[tuple[str, str, str], Point] = {}
+    for res, m, size, val, st, sm in results_by_size(results_dir, _KEY, machine=machine):
+        pt = points.setdefault((m["cls"], size, res.commit_hash),
+                               Point(res.commit_hash, float(res.date or 0), size))
+        bench = m["bench"]
+        if bench == "track_speedup":
+            pt.speedup = _num(val)
+        elif bench.startswith("track_speedup_ci_"):
+            setattr(pt, bench[len("track_speedup_"):], _num(val))
+        elif bench in ("time_reference", "time_optimized"):
+            side = bench.split("_")[1]
+            setattr(pt, f"{side}_s", _num(val))
+            if st:
+                setattr(pt, f"{side}_q", (_num(st.get("q_25")), _num(st.get("q_75"))))
+            if sm:
+                setattr(pt, f"{side}_samples", [float(s) for s in sm])
     out: dict[str, dict[str, list[Point]]] = {}
     for (cls, size, _), pt in points.items():
         out.setdefault(cls, {}).setdefault(size, []).append(pt)
-    order = commit_order(results_dir)
+    order = commit_order(Path(results_dir))
     for by_size in out.values():
         for pts in by_size.values():
             pts.sort(key=lambda p: (order.get(p.commit, math.inf), p.date))

@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("profile", help="profile one side or both of a pair as flamegraphs")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--impl", choices=("reference", "optimized", "both"), default="both")
-    p.add_argument("--profiler", choices=("pyinstrument", "py-spy", "cprofile"), default="pyinstrument")
+    p.add_argument("--profiler", choices=("pyinstrument", "py-spy", "cprofile", "callgrind"), default="pyinstrument")
     p.add_argument("--size", type=_positive)
     p.add_argument("--samples", type=_positive, default=1000, help="profiler samples to collect (default 1000)")
     p.add_argument("--duration", type=float, help="profile for this many seconds instead of a sample count")
@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME")
     p.add_argument("--size", type=_positive)
     p.add_argument("--runs", type=_positive, default=5, help="profiles per side (default 5, at least 4)")
-    p.add_argument("--profiler", choices=("pyinstrument", "cprofile"), default="pyinstrument")
+    p.add_argument("--profiler", choices=("pyinstrument", "cprofile", "callgrind"), default="pyinstrument")
     p.add_argument("--out", metavar="FILE.svg", help="output SVG (default pairbench-out/flamediff/NAME.svg)")
     p.add_argument("--png", metavar="FILE.png", help="also draw the diff as a PNG")
 

@@ -66,6 +66,9 @@ def build_report(results_dir: str | Path, out_dir: str | Path, *, machine: Optio
     out_dir.mkdir(exist_ok=True)
     written: list[Path] = []
     sections = []
+    from . import report_instructions  # the instruction history, drawn beside the speedup
+
+    counts = report_instructions.load_counts(results_dir, machine=machine)
     for cls in sorted(data):
         by_size = data[cls]
         drops = []
@@ -95,6 +98,10 @@ def build_report(results_dir: str | Path, out_dir: str | Path, *, machine: Optio
             f"<h2>{html.escape(cls)}</h2>{note}<img src='{png.name}' alt='{html.escape(cls)}'>"
             "<table><tr><th>size</th><th>commit</th><th>speedup</th><th>95% interval</th>"
             "<th>reference s</th><th>optimized s</th><th>significant drop</th></tr>" + "".join(rows) + "</table>")
+        if cls in counts:
+            counted_html, counted_png = report_instructions.section(cls, counts[cls], by_size, out_dir)
+            sections.append(counted_html)
+            written.append(counted_png)
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>pairbench history</title><style>"
             "body{font-family:sans-serif;max-width:60em;margin:auto} img{max-width:100%} "
             "td,th{padding:2px 8px;text-align:right} tr.drop{background:#fdd} p.missing{color:#a50}</style></head><body>"
@@ -102,6 +109,6 @@ def build_report(results_dir: str | Path, out_dir: str | Path, *, machine: Optio
             f"<code>{html.escape(str(results_dir))}</code>. A drop is marked "
             "when the 95% intervals of two consecutive commits lie more than 25% apart, or when asv's recorded "
             "time samples fell (one-sided Mann-Whitney, p&lt;0.01) and the tracked median fell by more than 25%.</p>"
-            + "".join(sections) + "</body></html>")
+            + (report_instructions.explanation() if counts else "") + "".join(sections) + "</body></html>")
     written.append(atomic_write_bytes(out_dir / "index.html", page.encode()))
     return written

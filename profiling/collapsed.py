@@ -124,17 +124,18 @@ class FoldedStacks:
         return replace(self.scaled(1.0 / self.calls), calls=1)
 
     # -- text form -----------------------------------------------------------------------------
-    def to_text(self) -> str:
-        """Folded text, counts in integer microseconds, heaviest stacks first; empty counts dropped."""
+    def to_text(self, *, scale: float = MICROSECONDS) -> str:
+        """Folded text, counts in integer microseconds (``scale`` x the stored value: 1 for
+        stacks that hold instruction counts), heaviest stacks first; empty counts dropped."""
         lines = []
         for stack, t in sorted(self.stacks.items(), key=lambda kv: (-kv[1], kv[0])):
-            count = round(t * MICROSECONDS)
+            count = round(t * scale)
             if count > 0 and stack:
                 lines.append(";".join(_clean(f) for f in stack) + f" {count}")
         return "\n".join(lines) + ("\n" if lines else "")
 
-    def write(self, path: Path) -> Path:
-        return atomic_write_text(Path(path), self.to_text())
+    def write(self, path: Path, *, scale: float = MICROSECONDS) -> Path:
+        return atomic_write_text(Path(path), self.to_text(scale=scale))
 
     @classmethod
     def parse(cls, text: str, *, unit: float = 1.0 / MICROSECONDS) -> "FoldedStacks":
@@ -216,7 +217,7 @@ class FoldedStacks:
     @classmethod
     def from_pstats(cls, stats: Mapping, *, root: Callable[[tuple], bool],
                     namer: Optional[FrameNamer] = None, min_share: float = 1e-6,
-                    max_depth: int = 256) -> "FoldedStacks":
+                    max_depth: int = 256, keep_unfollowed: bool = False) -> "FoldedStacks":
         """Folded stacks derived from a cProfile call graph (``pstats.Stats(...).stats``).
 
         cProfile keeps, per function, its own and cumulative time and, per caller edge, the time
@@ -228,6 +229,10 @@ class FoldedStacks:
         function has one caller, and approximate when a function is called from several places
         with different costs. Recursive edges are not followed (cProfile's cumtime already holds
         them); paths under ``min_share`` of the total or deeper than ``max_depth`` stop there.
+        With ``keep_unfollowed`` the time of an edge not followed (recursive, or under
+        ``min_share``) stays as self time of the frame it leaves, so the stacks add up to the
+        roots' total: right where a caller's cumulative time includes its recursive calls'
+        (callgrind's inclusive costs), wrong for cProfile's.
         """
         namer = namer or FrameNamer()
         children: dict[tuple, dict[tuple, float]] = defaultdict(dict)
@@ -254,11 +259,16 @@ class FoldedStacks:
                 out[path] += t
                 return
             scale = t / ct
-            out[path] += tt * scale
+            own = tt
+            if keep_unfollowed:
+                own += sum(c for g, c in children.get(key, {}).items() if g not in kids)
             for g, edge_ct in kids.items():
                 sub = edge_ct * scale
                 if sub >= floor and sub > 0:
                     walk(g, sub, path + (name(g),), keys | {g})
+                elif keep_unfollowed:
+                    own += edge_ct
+            out[path] += own * scale
 
         for r in roots:
             for g, edge_ct in children.get(r, {}).items():

@@ -54,7 +54,7 @@ from .svg import FlameGraphSVG, Node, format_seconds
 Progress = Optional[Callable[[str], None]]
 DEFAULT_OUT_DIR = Path("pairbench-out/flamediff")
 GREY = "rgb(208,208,208)"
-DIFF_PROFILERS = ("pyinstrument", "cprofile")
+DIFF_PROFILERS = ("pyinstrument", "cprofile", "callgrind")
 
 
 def side_neutral(pair: Pair) -> Callable[[str], str]:
@@ -308,12 +308,30 @@ def collect_runs(pair: Pair, *, size: int, runs: int, target_s: float, profiler:
 def flamediff_pair(pair: Pair, *, size: Optional[int] = None, runs: int = 5, out: Optional[Path] = None,
                    profiler: str = "pyinstrument", min_samples: int = 500, duration: Optional[float] = None,
                    seed: int = 0, alpha: float = 0.05, min_change: float = 0.10,
-                   png: Optional[Path] = None, progress: Progress = None) -> list[Path]:
+                   png: Optional[Path] = None, progress: Progress = None, against: Optional[str] = None,
+                   side: str = "optimized") -> list[Path]:
     """Write the differential flame graph of ``pair`` (reference vs optimized) and return the paths:
     the SVG (``out``, default ``pairbench-out/flamediff/<pair>.svg``), the difffolded file and the
     markdown table beside it, and ``png`` when given. Each of the ``runs`` runs per side lasts
-    ``min_samples`` sampling intervals (1 ms) of timed calls, or ``duration`` seconds."""
+    ``min_samples`` sampling intervals (1 ms) of timed calls, or ``duration`` seconds.
+
+    ``profiler="callgrind"``: one counted run per side instead, every frame coloured by its exact
+    instruction difference (:mod:`profiling.flamediff_counted`; ``runs``, ``alpha``,
+    ``min_change``, ``min_samples`` and ``duration`` do not apply); with ``against=REV`` it
+    compares ``side`` at commit REV with ``side`` now."""
     check_pair(pair)
+    if profiler == "callgrind":
+        from .flamediff_counted import counted_diff, write_counted_diff
+
+        out = Path(out) if out is not None else DEFAULT_OUT_DIR / f"{pair_dir_name(pair.name)}.svg"
+        if out.suffix.lower() != ".svg":
+            raise PairbenchError(f"out: must name an .svg file, got {str(out)!r}")
+        # the folder first: a new entry in the checkout (pairbench-out/) moves the counts made after it
+        out.parent.mkdir(parents=True, exist_ok=True)
+        diff = counted_diff(pair, size=size, against=against, side=side, seed=seed, progress=progress)
+        return write_counted_diff(diff, out, png=Path(png) if png is not None else None)
+    if against is not None:
+        raise PairbenchError("against: comparing two commits needs profiler='callgrind' (exact counts)")
     size = runner.resolve_size(pair, size)
     if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
         raise PairbenchError(f"runs: must be a positive integer, got {runs!r}")

@@ -11,6 +11,9 @@ which profiler made them. What each writes, in ``<out>/<pair>/<side>/``:
 - cprofile: ``cprofile.prof`` (open with pstats or snakeviz), ``cprofile.folded`` (derived from
   the call graph, see :meth:`FoldedStacks.from_pstats`), ``cprofile.svg``,
   ``cprofile.speedscope.json``.
+- callgrind: instructions, not time (see :mod:`profiling.callgrind_profile`): ``callgrind.out``
+  (KCachegrind, callgrind_annotate), ``callgrind.folded``, ``callgrind.svg``,
+  ``callgrind.speedscope.json``, at the pair's count size.
 """
 from __future__ import annotations
 
@@ -55,6 +58,16 @@ class Profiler:
     def collect(self, pair: Pair, side: str, size: int, *, seed: int, target_s: float,
                 workdir: Path) -> tuple[SideProfile, list[Path]]:
         raise NotImplementedError
+
+    def size_for(self, pair: Pair, size: Optional[int]) -> int:
+        """The size profiled: ``size``, else the pair's default size."""
+        return runner.resolve_size(pair, size)
+
+    def hotspots(self, profile: SideProfile, *, own_prefixes: tuple[str, ...] = ()):
+        """The hot spots of a profile this profiler made (``.verdict()``, ``.write(path)``)."""
+        from .hotspots import Hotspots
+
+        return Hotspots(profile, own_prefixes=own_prefixes)
 
     def profile(self, pair: Pair, side: str, size: int, *, seed: int, target_s: float,
                 out_dir: Path) -> tuple[SideProfile, list[Path]]:
@@ -226,7 +239,37 @@ class PySpyProfiler(Profiler):
                            rec.description), [raw_path]
 
 
-PROFILER_NAMES = ("pyinstrument", "py-spy", "cprofile")
+class CallgrindProfiler(Profiler):
+    """One counted run under valgrind's callgrind (:mod:`pairbench.count`): instructions per call,
+    exact, at the pair's count size; no sampling, so ``min_samples``/``duration`` do not apply."""
+
+    name = "callgrind"
+
+    def __init__(self, pair_module: Optional[str] = None) -> None:
+        self.pair_module = pair_module
+
+    def size_for(self, pair: Pair, size: Optional[int]) -> int:
+        from pairbench.count import count_size
+
+        return count_size(pair, size)
+
+    def profile(self, pair, side, size, *, seed, target_s, out_dir):
+        from pairbench.count import valgrind_path
+
+        from .callgrind_profile import count_side, write_side
+
+        valgrind_path()
+        profile = count_side(pair, side, keep=Path(out_dir) / "callgrind.out", size=size, seed=seed,
+                             pair_module=self.pair_module)
+        return profile, [Path(profile.count.callgrind_file), *write_side(profile, out_dir)]
+
+    def hotspots(self, profile, *, own_prefixes=()):
+        from .callgrind_profile import CountedHotspots
+
+        return CountedHotspots(profile, own_prefixes=own_prefixes)
+
+
+PROFILER_NAMES = ("pyinstrument", "py-spy", "cprofile", "callgrind")
 
 
 def make_profiler(name: str, *, rate: int = 1000, pair_module: Optional[str] = None,
@@ -242,4 +285,6 @@ def make_profiler(name: str, *, rate: int = 1000, pair_module: Optional[str] = N
         return CProfileProfiler()
     if name == "py-spy":
         return PySpyProfiler(rate=rate, pair_module=pair_module)
+    if name == "callgrind":
+        return CallgrindProfiler(pair_module=pair_module)
     raise PairbenchError(f"profiler: unknown {name!r} (choose from {', '.join(PROFILER_NAMES)})")

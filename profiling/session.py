@@ -14,7 +14,6 @@ from pairbench.registry import Pair, PairbenchError
 
 from . import runner
 from .collapsed import SideProfile
-from .hotspots import Hotspots
 from .profilers import make_profiler
 
 Progress = Optional[Callable[[str], None]]
@@ -52,15 +51,15 @@ def profile_side(pair: Pair, side: str, *, profiler: str = "pyinstrument", size:
     """Profile one side; returns its :class:`SideProfile` and the files written (hotspots.md last)."""
     check_pair(pair)
     runner.check_side(side)
-    size = runner.resolve_size(pair, size)
     make_profiler(profiler, rate=rate)  # refuses a bad name or rate first
     target = runner.target_seconds(min_samples=min_samples, duration=duration, interval_s=1.0 / rate)
     prof = make_profiler(profiler, rate=rate, pair_module=pair_module,
                          min_samples=0 if duration is not None else min_samples)
+    size = prof.size_for(pair, size)
     side_dir = Path(out_dir) / pair_dir_name(pair.name) / side
     side_dir.mkdir(parents=True, exist_ok=True)
     profile, paths = prof.profile(pair, side, size, seed=seed, target_s=target, out_dir=side_dir)
-    hot = Hotspots(profile, own_prefixes=own_prefixes(pair, side))
+    hot = prof.hotspots(profile, own_prefixes=own_prefixes(pair, side))
     paths.append(hot.write(side_dir / "hotspots.md"))
     return profile, paths
 
@@ -70,7 +69,9 @@ def profile_pair(pair: Pair, *, impl: str = "both", profiler: str = "pyinstrumen
                  duration: Optional[float] = None, seed: int = 0, rate: int = 1000,
                  pair_module: Optional[str] = None, progress: Progress = None) -> list[Path]:
     """Profile ``impl`` ("both", "reference" or "optimized") of ``pair`` with ``profiler``
-    ("pyinstrument", "py-spy" or "cprofile") and return the paths written, side by side.
+    ("pyinstrument", "py-spy", "cprofile" or "callgrind") and return the paths written, side by side.
+    callgrind counts instructions in one run per side at the pair's count size (``size`` when
+    given); ``min_samples``, ``duration`` and ``rate`` do not apply to it.
 
     Each side is looped on the workload at ``size`` (default: the pair's default size) until
     ``min_samples`` sampling intervals (1/rate s each) of timed calls ran, or for ``duration``
@@ -80,8 +81,8 @@ def profile_pair(pair: Pair, *, impl: str = "both", profiler: str = "pyinstrumen
     """
     check_pair(pair)
     sides = sides_of(impl)
-    make_profiler(profiler, rate=rate)  # refuse a bad profiler before any work
-    runner.resolve_size(pair, size)
+    prof = make_profiler(profiler, rate=rate)  # refuse a bad profiler before any work
+    prof.size_for(pair, size)
     runner.target_seconds(min_samples=min_samples, duration=duration)
     written: list[Path] = []
     for side in sides:
@@ -92,6 +93,6 @@ def profile_pair(pair: Pair, *, impl: str = "both", profiler: str = "pyinstrumen
                                       rate=rate, pair_module=pair_module)
         written.extend(paths)
         if progress is not None:
-            verdict = Hotspots(profile, own_prefixes=own_prefixes(pair, side)).verdict()
+            verdict = prof.hotspots(profile, own_prefixes=own_prefixes(pair, side)).verdict()
             progress(f"{pair.name} {side}: {verdict}")
     return written

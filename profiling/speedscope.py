@@ -17,8 +17,12 @@ SCHEMA = "https://www.speedscope.app/file-format-schema.json"
 class SpeedscopeRenderer:
     """Renders :class:`FoldedStacks` as speedscope JSON (one class per output format)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, unit: str = "microseconds", scale: float = MICROSECONDS) -> None:
+        """``unit``/``scale``: speedscope's unit and the factor from stored values to it
+        (``"none"`` and 1 for instruction counts)."""
         self.name = name
+        self.unit = unit
+        self.scale = scale
 
     def render(self, folded: FoldedStacks) -> str:
         index: dict[str, int] = {}
@@ -35,7 +39,7 @@ class SpeedscopeRenderer:
                     frames.append({"name": frame})
                 ids.append(index[frame])
             samples.append(ids)
-            weights.append(round(t * MICROSECONDS, 3))
+            weights.append(round(t * self.scale, 3))
         doc = {
             "$schema": SCHEMA,
             "name": self.name,
@@ -45,7 +49,7 @@ class SpeedscopeRenderer:
             "profiles": [{
                 "type": "sampled",
                 "name": self.name,
-                "unit": "microseconds",
+                "unit": self.unit,
                 "startValue": 0,
                 "endValue": round(sum(weights), 3),
                 "samples": samples,

@@ -166,7 +166,7 @@ def test_pyspy_is_found_beside_the_interpreter_without_the_venv_on_path(tmp_path
 
 # -- bad input ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("kwargs, match", [
-    ({"profiler": "perf"}, r"profiler: unknown 'perf' \(choose from pyinstrument, py-spy, cprofile\)"),
+    ({"profiler": "perf"}, r"profiler: unknown 'perf' \(choose from pyinstrument, py-spy, cprofile, callgrind\)"),
     ({"impl": "fast"}, "impl: must be one of both, reference, optimized"),
     ({"size": 0}, "size: must be a positive integer"),
     ({"size": 2.5}, "size: must be a positive integer"),
