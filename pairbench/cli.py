@@ -126,9 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_study_arguments(p)
 
-    p = sub.add_parser("report", help="draw speedup history from asv results")
-    p.add_argument("--results", default=".asv/results", metavar="DIR")
-    p.add_argument("--out", default="pairbench-out/report", metavar="DIR")
+    p = sub.add_parser("report", help="draw speedup and instruction history from asv results",
+                       description="Draw each pair's tracked speedup, both sides' times and (for counted pairs) "
+                                   "both sides' instructions per call across the commits asv recorded; marks "
+                                   "significant speedup drops and instruction steps over the gate's threshold. "
+                                   "Writes index.html plus one PNG per picture.")
+    p.add_argument("--results", default=".asv/results", metavar="DIR",
+                   help="asv's results folder (default: .asv/results)")
+    p.add_argument("--out", default="pairbench-out/report", metavar="DIR",
+                   help="folder for index.html and the PNGs; its parent must exist (default: pairbench-out/report)")
     return parser
 
 

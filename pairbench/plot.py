@@ -69,6 +69,36 @@ def plot_run(entries: Sequence[dict], path: str | Path, *, title: str = "pairben
     return atomic_write_bytes(path, buf.getvalue())
 
 
+def size_order(item) -> float:
+    """Sort key for ``(size, ...)`` items whose size is a string asv recorded: by number, not text
+    (so 1000 comes after 100, not before 30)."""
+    try:
+        return float(item[0])
+    except (TypeError, ValueError):
+        return math.inf
+
+
+def readable_log_axis(axis, unit: str) -> None:
+    """Label a log axis in plain figures instead of matplotlib's ``6x10^0``: ratios as ``6x``,
+    seconds with SI prefixes (``30 us``), counts with SI prefixes (``1.6 M``)."""
+    from matplotlib.ticker import EngFormatter, FuncFormatter, NullFormatter
+
+    if unit == "x":
+        fmt = FuncFormatter(lambda v, _pos: f"{v:g}x")
+    else:
+        fmt = EngFormatter(unit=unit, places=None, sep=" ")
+    axis.set_major_formatter(fmt)
+    axis.axes.autoscale_view()
+    span = axis.get_view_interval()
+    # within a decade or so the major ticks are too few to read by: label some minor ones too
+    few_decades = span[0] > 0 and span[1] / span[0] < 30
+    if few_decades:   # label the minor ticks at 2, 3 and 5 of each decade only, so they stay apart
+        axis.set_minor_formatter(FuncFormatter(
+            lambda v, pos: fmt(v, pos) if v > 0 and f"{v:.0e}"[0] in "235" else ""))
+    else:
+        axis.set_minor_formatter(NullFormatter())
+
+
 def _drawable(values) -> bool:
     """True when a log axis can show ``values``: at least one is finite and positive."""
     return any(math.isfinite(v) and v > 0 for v in values)
@@ -102,7 +132,7 @@ def plot_history(name: str, by_size: dict, drops: Sequence[tuple], missing: Coll
     xpos = {c: i for i, c in enumerate(commits)}
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 7), sharex=True, layout="constrained")
     speedups, times = [], []
-    for size, pts in sorted(by_size.items(), key=lambda kv: float(kv[0]) if kv[0] else 0):
+    for size, pts in sorted(by_size.items(), key=size_order):
         xs = [xpos[p.commit] for p in pts]
         sp = [p.speedup for p in pts]
         lo = [s - p.interval[0] if math.isfinite(p.interval[0]) else 0 for s, p in zip(sp, pts)]
@@ -123,6 +153,7 @@ def plot_history(name: str, by_size: dict, drops: Sequence[tuple], missing: Coll
     ax1.set_ylabel("speedup (x)")
     if _drawable(speedups):
         ax1.set_yscale("log")
+        readable_log_axis(ax1.yaxis, "x")
         ax1.legend(fontsize=7)
     gaps = [b for b in ("track_speedup", "track_speedup_ci_low", "track_speedup_ci_high") if b in missing]
     if gaps:
@@ -130,6 +161,7 @@ def plot_history(name: str, by_size: dict, drops: Sequence[tuple], missing: Coll
     ax2.set_ylabel("seconds per call")
     if _drawable(times):
         ax2.set_yscale("log")
+        readable_log_axis(ax2.yaxis, "s")
         ax2.legend(fontsize=7, ncol=2)
     gaps = [b for b in ("time_reference", "time_optimized") if b in missing]
     if gaps:

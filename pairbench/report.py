@@ -16,8 +16,9 @@ from typing import Optional
 from .asv_results import Point, load
 from .gate import AGAINST_MIN_BAND
 from .jsonio import atomic_write_bytes
-from .plot import plot_history
+from .plot import plot_history, size_order
 from .registry import PairbenchError
+from .render import fmt_ratio, fmt_time
 from .significance import speedup_drop
 
 
@@ -51,10 +52,6 @@ def missing_benchmarks(by_size: dict[str, list[Point]]) -> list[str]:
             if not any(math.isfinite(getattr(p, attr)) for p in pts)]
 
 
-def _g(x: float, unit: str = "") -> str:
-    return f"{x:.3g}{unit}" if math.isfinite(x) else "-"
-
-
 def build_report(results_dir: str | Path, out_dir: str | Path, *, machine: Optional[str] = None) -> list[Path]:
     """Write ``<Class>.png`` per pair and ``index.html`` into ``out_dir``; return the paths."""
     data = load(results_dir, machine=machine)
@@ -80,14 +77,14 @@ def build_report(results_dir: str | Path, out_dir: str | Path, *, machine: Optio
         png = atomic_write_bytes(out_dir / f"{cls}.png", plot_history(cls, by_size, drops, missing))
         written.append(png)
         rows = []
-        for size, pts in sorted(by_size.items()):
+        for size, pts in sorted(by_size.items(), key=size_order):
             for old, new in zip([None] + pts, pts):
                 why = significant_drop(old, new) if old is not None else None
                 lo, hi = new.interval
-                ci = f"[{lo:.3g}, {hi:.3g}]" if math.isfinite(lo) and math.isfinite(hi) else "-"
+                ci = f"[{fmt_ratio(lo)}, {fmt_ratio(hi)}]" if math.isfinite(lo) and math.isfinite(hi) else "-"
                 rows.append(f"<tr{' class=drop' if why else ''}><td>{html.escape(size)}</td>"
-                            f"<td><code>{new.commit[:10]}</code></td><td>{_g(new.speedup, 'x')}</td><td>{ci}</td>"
-                            f"<td>{_g(new.reference_s)}</td><td>{_g(new.optimized_s)}</td>"
+                            f"<td><code>{new.commit[:10]}</code></td><td>{fmt_ratio(new.speedup)}</td><td>{ci}</td>"
+                            f"<td>{fmt_time(new.reference_s)}</td><td>{fmt_time(new.optimized_s)}</td>"
                             f"<td>{html.escape(why or '')}</td></tr>")
         note = ""
         if missing:
@@ -97,7 +94,7 @@ def build_report(results_dir: str | Path, out_dir: str | Path, *, machine: Optio
         sections.append(
             f"<h2>{html.escape(cls)}</h2>{note}<img src='{png.name}' alt='{html.escape(cls)}'>"
             "<table><tr><th>size</th><th>commit</th><th>speedup</th><th>95% interval</th>"
-            "<th>reference s</th><th>optimized s</th><th>significant drop</th></tr>" + "".join(rows) + "</table>")
+            "<th>reference</th><th>optimized</th><th>significant drop</th></tr>" + "".join(rows) + "</table>")
         if cls in counts:
             counted_html, counted_png = report_instructions.section(cls, counts[cls], by_size, out_dir)
             sections.append(counted_html)
@@ -105,7 +102,7 @@ def build_report(results_dir: str | Path, out_dir: str | Path, *, machine: Optio
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>pairbench history</title><style>"
             "body{font-family:sans-serif;max-width:60em;margin:auto} img{max-width:100%} "
             "td,th{padding:2px 8px;text-align:right} tr.drop{background:#fdd} p.missing{color:#a50}</style></head><body>"
-            "<h1>pairbench: speedups across commits</h1><p>From asv results in "
+            "<h1>pairbench: speedups and instruction counts across commits</h1><p>From asv results in "
             f"<code>{html.escape(str(results_dir))}</code>. A drop is marked "
             "when the 95% intervals of two consecutive commits lie more than 25% apart, or when asv's recorded "
             "time samples fell (one-sided Mann-Whitney, p&lt;0.01) and the tracked median fell by more than 25%.</p>"

@@ -20,6 +20,7 @@ from typing import Optional
 from .asv_results import Point, _num, commit_order, results_by_size
 from .instruction_gate import DEFAULT_THRESHOLD
 from .jsonio import atomic_write_bytes
+from .plot import readable_log_axis, size_order
 
 SIDES = ("reference", "optimized")
 _KEY = re.compile(r"^bench_pairs\.(?P<cls>[A-Za-z0-9_]+)\.track_instructions_(?P<side>reference|optimized)$")
@@ -110,7 +111,7 @@ def draw(name: str, counts: dict[str, list[CountPoint]], speed: dict[str, list[P
                 commits.append(p.commit)
     xpos = {c: i for i, c in enumerate(commits)}
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.6), layout="constrained")
-    for size, pts in sorted(counts.items(), key=lambda kv: float(kv[0]) if kv[0] else 0):
+    for size, pts in sorted(counts.items(), key=size_order):
         xs = [xpos[p.commit] for p in pts]
         line, = ax1.plot(xs, [p.reference for p in pts], "--o", label=f"reference @ {size}")
         ax1.plot(xs, [p.optimized for p in pts], "-s", color=line.get_color(), label=f"optimized @ {size}")
@@ -126,10 +127,12 @@ def draw(name: str, counts: dict[str, list[CountPoint]], speed: dict[str, list[P
         ax1.annotate(f"regression {st.growth:+.1%}\nat {st.new.commit[:8]}", (x, y), xytext=(-12, -6),
                      textcoords="offset points", color="red", fontsize=8, ha="right", va="top")
     ax1.set_yscale("log")
+    readable_log_axis(ax1.yaxis, "")
     ax1.set_ylabel("instructions per call (callgrind)")
     ax1.set_title(f"{name}: instructions per call over commits")
     ax1.legend(fontsize=7)
     ax2.set_yscale("log")
+    readable_log_axis(ax2.yaxis, "x")
     ax2.set_ylabel("speedup (x)")
     ax2.set_title("timed speedup at the counted size (median, 95% interval)")
     if ax2.lines or ax2.containers:
@@ -154,7 +157,7 @@ def section(cls: str, counts: dict[str, list[CountPoint]], speed: dict[str, list
     for st in found:
         why[(st.new.commit, st.new.size)].append(st)
     rows = []
-    for size, pts in sorted(counts.items()):
+    for size, pts in sorted(counts.items(), key=size_order):
         for p in pts:
             here = why.get((p.commit, p.size), [])
             bad = any(st.regression for st in here)

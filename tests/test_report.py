@@ -122,3 +122,29 @@ def test_report_on_track_only_results_says_what_is_missing(tmp_path):
     assert "Not recorded in these results: <code>time_reference</code>, <code>time_optimized</code>" in page
     assert "nan" not in page.lower()
     assert {p.name for p in written} == {"DemoMembers.png", "index.html"}
+
+
+def test_sizes_sort_by_number_and_log_axes_read_as_plain_figures():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pairbench.plot import readable_log_axis, size_order
+
+    assert [s for s, _ in sorted({"1000": 0, "30": 0, "100": 0}.items(), key=size_order)] == ["30", "100", "1000"]
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0.5, 5.2])
+    ax.set_yscale("log")
+    readable_log_axis(ax.yaxis, "x")
+    fig.canvas.draw()
+    major = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    minor = [t.get_text() for t in ax.get_yticklabels(minor=True) if t.get_text()]
+    assert "1x" in major and set(minor) >= {"2x", "3x", "5x"} and "4x" not in minor
+    ax.set_yscale("linear")
+    ax.plot([0, 1], [3e-5, 2e-4])
+    ax.set_yscale("log")
+    readable_log_axis(ax.yaxis, "s")
+    fig.canvas.draw()
+    assert "100 µs" in [t.get_text() for t in ax.get_yticklabels()]
+    plt.close(fig)
