@@ -20,12 +20,18 @@ _KEY = re.compile(r"^bench_pairs\.(?P<cls>[A-Za-z0-9_]+)\.(?P<bench>time_referen
 
 
 @dataclass
-class Point:
-    """One pair at one size on one commit."""
+class Recorded:
+    """Where a figure of asv's was recorded: a commit (with its date) and a size."""
 
     commit: str
     date: float
     size: str
+
+
+@dataclass
+class Point(Recorded):
+    """One pair's timed figures at one size on one commit."""
+
     speedup: float = math.nan
     ci_low: float = math.nan
     ci_high: float = math.nan

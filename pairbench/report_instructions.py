@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from .asv_results import Point, _num, commit_order, results_by_size
+from .asv_results import Point, Recorded, _num, commit_order, results_by_size
 from .instruction_gate import DEFAULT_THRESHOLD
 from .jsonio import atomic_write_bytes
 from .plot import readable_log_axis, size_order
@@ -27,12 +27,9 @@ _KEY = re.compile(r"^bench_pairs\.(?P<cls>[A-Za-z0-9_]+)\.track_instructions_(?P
 
 
 @dataclass
-class CountPoint:
+class CountPoint(Recorded):
     """Both sides' instructions per call of one pair at one size on one commit."""
 
-    commit: str
-    date: float
-    size: str
     reference: float = math.nan
     optimized: float = math.nan
 

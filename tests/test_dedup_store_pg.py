@@ -171,6 +171,7 @@ class ServerContract(DedupStoreContract):
             with pytest.raises(error, match="timeout: must be"):
                 self.open(tmp_path, timeout=bad)
 
+
 class TestReferenceOnServer(ServerContract):
     mod = ref_mod
     atomic_batches = False
