@@ -33,7 +33,8 @@ PASS, FAIL, ERROR, NOISE = "PASS", "FAIL", "ERROR", "NOISE"
 #: --against compares runs made at different times: on a shared machine their medians drift far
 #: more than one run's own interval shows (seen here: 20% between an asv run and a gate run of a
 #: 13 µs pair; ANCHORS: identical code compared with itself on CI runners spread 0.51-1.36), so
-#: drops smaller than this are not judged. A twofold slowdown (-50%) stays well outside it.
+#: drops smaller than this are not judged. A twofold slowdown (-50%) lies outside it, by less than
+#: load can move two runs apart; few-percent regressions are the instruction gate's.
 AGAINST_MIN_BAND = 0.25
 EXIT_OK, EXIT_REGRESSION, EXIT_ERROR = 0, 1, 2
 
