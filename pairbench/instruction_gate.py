@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 from . import count as c
+from . import trees
 from .gate import ERROR, EXIT_ERROR, FAIL, PASS, GateOptions, exit_code, judge
 from .measure import check_equivalent
 from .progress import Progress
@@ -124,6 +125,7 @@ class InstructionGateOptions:
     parallel: Optional[int] = None
     plant: dict = field(default_factory=dict)   # pair name -> fraction (proving the gate only)
     head_tree: Optional[str] = None     # count this tree as HEAD instead of this checkout
+    recount_identical: bool = False     # count REV even where its pairs are HEAD's (A/A proofs)
     walltime: GateOptions = field(default_factory=lambda: GateOptions(quick=True))
 
 
@@ -140,8 +142,6 @@ def run_instruction_gate(pairs: Sequence[Pair], options: Optional[InstructionGat
     base_tree = base_commit = None
     accepted: dict[str, str] = {}
     if opts.against:
-        from . import trees
-
         folder, base_commit = trees.tree_of(opts.against)
         base_tree = str(folder)
         accepted = trees.accepted_pairs(base_commit)
@@ -149,6 +149,12 @@ def run_instruction_gate(pairs: Sequence[Pair], options: Optional[InstructionGat
         accepted.setdefault(name, "--accept")
     if base_tree and opts.head_tree is None:
         opts = dataclasses.replace(opts, head_tree=str(trees.snapshot()))
+    # REV's pairs byte-identical to HEAD's (a commit that changed only docs or the harness): one
+    # count of a pair's optimized side serves both trees, as both are counted by this harness in
+    # this environment; a planted pair (proving the gate) is counted in each
+    identical = bool(base_tree) and trees.same_pairs(base_tree, opts.head_tree or trees.ROOT)
+    shared = {p.name for p in pairs
+              if p.counted and identical and not opts.recount_identical and not opts.plant.get(p.name)}
     counted = [p for p in pairs if p.counted]
     walltime = [p for p in pairs if not p.counted]
     label = base_commit[:8] if base_commit else None
@@ -159,7 +165,7 @@ def run_instruction_gate(pairs: Sequence[Pair], options: Optional[InstructionGat
     jobs = [dataclasses.replace(j, side="reference", plant=0.0) for j in jobs] + jobs
     if base_tree:  # after every HEAD job: REV's side shares HEAD's slot, and would wait for it
         jobs += [c.Job(p.name, "optimized", c.count_size(p, opts.size), seed=opts.seed, tree=base_tree,
-                       tree_label=label) for p in counted]
+                       tree_label=label) for p in counted if p.name not in shared]
     verdicts: list = []
     with Progress(len(jobs) + len(counted) + len(walltime), "instruction gate", enabled=progress) as bar:
         from concurrent.futures import ThreadPoolExecutor
@@ -171,6 +177,11 @@ def run_instruction_gate(pairs: Sequence[Pair], options: Optional[InstructionGat
             equivalence = {p.name: _equivalence_or_error(p, c.count_size(p, opts.size), opts.seed) for p in counted}
             results = counting.result()
         by = {(j.pair, j.side, j.tree_label): (j, s) for j, s in zip(jobs, results)}
+        if shared:
+            _emit(bar, f"{label}'s {', '.join(t + '/' for t in trees.TREE_PARTS)} are identical to this "
+                       f"checkout's: one count of each optimized side serves both", stream)
+            for name in shared:
+                by[(name, "optimized", label)] = by[(name, "optimized", ".")]
         # REV counted with another number of calls than HEAD: count it again with HEAD's
         for p in counted:
             head = by[(p.name, "optimized", ".")][1]
@@ -180,7 +191,8 @@ def run_instruction_gate(pairs: Sequence[Pair], options: Optional[InstructionGat
                     again = dataclasses.replace(bj, calls=head.calls)
                     by[(p.name, "optimized", label)] = (again, c.run_job(again))
         for p in counted:
-            v = _judge(p, by, opts, label, base_tree, accepted, equivalence[p.name])
+            v = _judge(p, by, opts, f"{label} (identical code)" if p.name in shared else label, base_tree,
+                       accepted, equivalence[p.name], key=label)
             bar.tick(p.name)
             verdicts.append(v)
             _emit(bar, v.line(), stream)
@@ -223,7 +235,9 @@ def _equivalence_or_error(pair: Pair, size: int, seed: int) -> tuple[Optional[st
 
 
 def _judge(p: Pair, by: dict, opts: InstructionGateOptions, label: Optional[str], base_tree: Optional[str],
-           accepted: dict, equivalence: tuple[Optional[str], Optional[str]]) -> InstructionVerdict:
+           accepted: dict, equivalence: tuple[Optional[str], Optional[str]], *,
+           key: Optional[str] = None) -> InstructionVerdict:
+    """One pair's verdict from the counts in ``by`` (REV's under ``key``, named ``label``)."""
     size = c.count_size(p, opts.size)
     floor = p.instruction_floor_or_default
     ref = by[(p.name, "reference", ".")][1]
@@ -248,7 +262,7 @@ def _judge(p: Pair, by: dict, opts: InstructionGateOptions, label: Optional[str]
         v.status = FAIL
         problems.append(f"regression: instruction ratio {fmt_ratio(v.ratio)} is under the floor {fmt_ratio(floor)}")
     if label is not None:
-        base = by[(p.name, "optimized", label)][1]
+        base = by[(p.name, "optimized", key or label)][1]
         if not base.ok:
             if "no pair named" in (base.error or ""):
                 if v.status == PASS:

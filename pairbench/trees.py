@@ -79,20 +79,12 @@ def snapshot(*, root: Path = ROOT) -> Path:
     tree, so both are imported from paths of one shape. (The heap an interpreter builds while
     importing depends on the lengths of its module paths, and the cost of the allocator in the
     counted calls on that heap: up to 0.8% between a tree and a longer-named copy of it.)"""
-    import hashlib
     import os
     import shutil
     import tempfile
 
-    digest = hashlib.sha256()
-    files = []
-    for part in TREE_PARTS:
-        for path in sorted((root / part).rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
-                rel = path.relative_to(root)
-                files.append(rel)
-                digest.update(str(rel).encode() + b"\0" + path.read_bytes() + b"\0")
-    folder = root / ".pairbench" / "trees" / f"work{digest.hexdigest()[:8]}"
+    digest, files = pairs_digest(root)
+    folder = root / ".pairbench" / "trees" / f"work{digest[:8]}"
     if folder.is_dir():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -107,6 +99,28 @@ def snapshot(*, root: Path = ROOT) -> Path:
         if not folder.is_dir():
             raise
     return folder
+
+
+def pairs_digest(root: Path) -> tuple[str, list[Path]]:
+    """``(sha256 hex, files)`` of what a counting child imports from the tree at ``root`` (the
+    files of :data:`TREE_PARTS`, paths and bytes; caches left out): two trees with one digest
+    run the same pairs' code, so their counts are one count."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    files = []
+    for part in TREE_PARTS:
+        for path in sorted((root / part).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                rel = path.relative_to(root)
+                files.append(rel)
+                digest.update(str(rel).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest(), files
+
+
+def same_pairs(a: Path, b: Path) -> bool:
+    """True when the trees at ``a`` and ``b`` hold byte-identical pairs' code (:func:`pairs_digest`)."""
+    return pairs_digest(Path(a))[0] == pairs_digest(Path(b))[0]
 
 
 def accepted_pairs(base: str, head: str = "HEAD") -> dict[str, str]:

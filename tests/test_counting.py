@@ -5,6 +5,7 @@ tolerance. Counting runs under valgrind: these tests skip, saying why, where it 
 """
 from __future__ import annotations
 
+import io
 import json
 import math
 import shutil
@@ -15,7 +16,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from pairbench import callgrind, callgrind_out, count as c
+from pairbench import callgrind, callgrind_out, count as c, trees
 from pairbench.gate_reports import JUnitReport, MarkdownReport
 from pairbench.instruction_gate import InstructionGateOptions, run_instruction_gate
 from pairbench.registry import PairbenchError, all_pairs, select
@@ -165,7 +166,7 @@ def test_planted_slowdowns_of_3_10_and_100_percent_are_caught():
 @needs_valgrind
 @pytest.mark.slow
 def test_the_same_tree_against_itself_passes_with_no_change_at_all(tmp_path):
-    code, verdicts = _gate(CHEAP)
+    code, verdicts = _gate(CHEAP, recount_identical=True)   # both trees counted, each in its own child
     assert code == 0, "\n".join(v.line() for v in verdicts)
     for v in verdicts:
         assert v.status == "PASS"
@@ -175,6 +176,42 @@ def test_the_same_tree_against_itself_passes_with_no_change_at_all(tmp_path):
     assert md.count("| ✅ PASS |") == len(CHEAP)
     suite = ET.fromstring(xml)
     assert suite.get("tests") == str(len(CHEAP)) and suite.get("failures") == "0"
+
+
+def test_trees_with_the_same_pairs_code_have_one_digest(tmp_path):
+    for name in ("a", "b"):
+        for part in trees.TREE_PARTS:
+            (tmp_path / name / part).mkdir(parents=True)
+            (tmp_path / name / part / "m.py").write_text("x = 1\n")
+    (tmp_path / "b" / "optimized" / "__pycache__").mkdir()
+    (tmp_path / "b" / "optimized" / "__pycache__" / "m.nbi").write_bytes(b"numba's cache")
+    (tmp_path / "b" / "README.md").write_text("docs are not the pairs' code")
+    assert trees.same_pairs(tmp_path / "a", tmp_path / "b")
+    (tmp_path / "b" / "optimized" / "m.py").write_text("x = 1  # one byte more or less is another tree\n")
+    assert not trees.same_pairs(tmp_path / "a", tmp_path / "b")
+    (tmp_path / "b" / "optimized" / "m.py").write_text("x = 1\n")
+    (tmp_path / "b" / "pairbench" / "pairs" / "new.py").write_text("")
+    assert not trees.same_pairs(tmp_path / "a", tmp_path / "b")
+
+
+@needs_valgrind
+@pytest.mark.slow
+def test_a_rev_whose_pairs_are_identical_is_not_counted_again(tmp_path, monkeypatch):
+    """A commit that changed no pair's code (docs, the harness): REV's counts are HEAD's, so the
+    gate counts each optimized side once and says so."""
+    head, _ = trees.tree_of("HEAD")
+    copy = tmp_path / head.name
+    shutil.copytree(head, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    counted = []
+    real = c.run_jobs
+    monkeypatch.setattr(c, "run_jobs", lambda jobs, **kw: (counted.extend(jobs), real(jobs, **kw))[1])
+    out = io.StringIO()
+    code, (v,) = run_instruction_gate(select(["config_cache"]), InstructionGateOptions(
+        against="HEAD", head_tree=str(copy), parallel=2), progress=False, stream=out)
+    assert code == 0 and v.status == "PASS" and v.growth == 0.0, v.line()
+    assert "vs " in v.reason and "(identical code)" in v.reason
+    assert [(j.side, j.tree_label) for j in counted] == [("reference", "."), ("optimized", ".")]
+    assert "are identical to this checkout's: one count of each optimized side serves both" in out.getvalue()
 
 
 @needs_valgrind
