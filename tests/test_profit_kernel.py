@@ -402,3 +402,20 @@ def test_pair_check_rejects_a_perturbed_output():
     bad[3] += 1e-9 * max(1.0, abs(bad[3]))
     with pytest.raises(NotEquivalent, match="differ"):
         pair.check(ref_out, bad)
+
+
+
+
+def test_cuda_benchmark_script_prints_its_table_on_the_cpu_and_refuses_a_missing_gpu(capsys):
+    """benchmarks/cuda_profit_kernel.py, the table a lent GPU fills in, run on the CPU here."""
+    from benchmarks import cuda_profit_kernel as bench
+
+    assert bench.main(["--device", "cpu", "--sizes", "2", "--samples", "3", "--min-sample-ms", "1"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.lstrip().startswith("2 ")]
+    assert [r[1] if r[1] == "reference" else f"{r[1]} {r[2]}" for r in rows] == [
+        "reference", "optimized float64", "optimized float32"]
+    deviation = {r[1] if r[1] == "reference" else r[2]: float(r[-1]) for r in rows}
+    assert deviation["reference"] == 0.0 and deviation["float64"] < 1e-9 and deviation["float32"] < 1e-3
+    if not torch.cuda.is_available():
+        assert bench.main(["--sizes", "2"]) == 2
+        assert "no CUDA device" in capsys.readouterr().err
