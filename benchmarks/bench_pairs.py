@@ -16,7 +16,9 @@ size (``pair.size_for(count=True)``), the size the instruction gate compares: co
 there took 5-60 s per pair (4.6 min for the 13 counted pairs, on a shared 2-core machine), and the
 larger sizes cost up to 10x more each (grid_expansion at 100,000 runs 10x the instructions of
 10,000). At the other sizes, for pairs that are not counted and where valgrind is missing, they
-are skipped (asv's ``SkipNotImplemented``, shown as n/a); a count that fails fails them. Pairs registered by other
+are skipped (asv's ``SkipNotImplemented``, shown as n/a); a count that fails fails them. Each
+side is counted in its own benchmark, so ``asv run --bench time_`` pays nothing for counting.
+Pairs registered by other
 distributions (entry-point group ``pairbench.pairs``) get classes too: adding a pair needs no edit
 here. Workloads are built once per process and size; pairs whose calls need a fresh state
 (``stateful``) take one call per sample with the reset done, untimed, in ``setup``.
@@ -67,7 +69,7 @@ class _PairBenchmark:
     def setup_cache(self):
         from pairbench.measure import measure
 
-        out = {"timed": {}, "counted": _counted(self.pair)}
+        out = {"timed": {}}
         for size in self.pair.sizes:
             ms = measure(self.pair, size, samples=7, max_time_s=10.0)
             out["timed"][size] = (ms.speedup, ms.ci_low, ms.ci_high)
@@ -115,10 +117,10 @@ class _PairBenchmark:
     track_cost_ratio.unit = track_cost_ratio_ci_low.unit = track_cost_ratio_ci_high.unit = "ratio"
 
     def track_instructions_reference(self, cache, size):
-        return _instructions(cache, size, "reference")
+        return _instructions(self.pair, size, "reference")
 
     def track_instructions_optimized(self, cache, size):
-        return _instructions(cache, size, "optimized")
+        return _instructions(self.pair, size, "optimized")
 
     track_instructions_reference.unit = track_instructions_optimized.unit = "instructions"
 
@@ -129,29 +131,6 @@ def _skip(why):
     except ImportError:  # older asv: a NotImplementedError raised by the benchmark is a skip
         SkipNotImplemented = NotImplementedError
     raise SkipNotImplemented(why)
-
-
-def _counted(pair):
-    """``{"size": count size, "reference": n, "optimized": n}`` (instructions per call), or
-    ``{"skip": why}`` for a pair that is not counted or where valgrind is missing. A count that
-    fails is kept as ``{"error": ...}`` and fails its benchmark: a broken count is not a skip."""
-    if not getattr(pair, "counted", False):
-        return {"skip": f"{pair.name} is not counted (counting={getattr(pair, 'counting', '?')!r})"}
-    from pairbench.count import Job, count_size, run_jobs, valgrind_path
-    from pairbench.registry import PairbenchError
-    from pairbench.sides import SIDES
-
-    try:
-        valgrind_path()
-    except PairbenchError as exc:
-        return {"skip": str(exc)}
-    size = count_size(pair)
-    module = _plugin_module(pair)
-    counts = run_jobs([Job(pair.name, side, size, pair_module=module) for side in SIDES], parallel=len(SIDES))
-    errors = [f"{c.side}: {c.error}" for c in counts if c.error]
-    if errors:
-        return {"size": size, "error": "; ".join(errors)}
-    return {"size": size, **{c.side: c.instructions for c in counts}}
 
 
 def _plugin_module(pair):
@@ -173,15 +152,28 @@ def _plugin_module(pair):
     return pair.source
 
 
-def _instructions(cache, size, side):
-    counted = cache["counted"]
-    if "skip" in counted:
-        _skip(counted["skip"])
-    if size != counted["size"]:
-        _skip(f"counted at size {counted['size']} only")
-    if "error" in counted:
-        raise RuntimeError(f"counting failed: {counted['error']}")
-    return counted[side]
+def _instructions(pair, size, side):
+    """``side``'s instructions per call at ``size`` (pairbench's counting engine, in a child under
+    callgrind), counted here, in the benchmark that reports it, so that a run of the other
+    benchmarks pays nothing for counting. Skipped (asv's ``SkipNotImplemented``, shown n/a) for
+    a pair that is not counted, where valgrind is missing and at sizes other than the pair's count
+    size; a count that fails fails the benchmark: a broken count is not a skip."""
+    if not getattr(pair, "counted", False):
+        _skip(f"{pair.name} is not counted (counting={getattr(pair, 'counting', '?')!r})")
+    from pairbench.count import Job, count_size, run_jobs, valgrind_path
+    from pairbench.registry import PairbenchError
+
+    try:
+        valgrind_path()
+    except PairbenchError as exc:
+        _skip(str(exc))
+    counted_at = count_size(pair)
+    if size != counted_at:
+        _skip(f"counted at size {counted_at} only")
+    (count,) = run_jobs([Job(pair.name, side, size, pair_module=_plugin_module(pair))])
+    if count.error:
+        raise RuntimeError(f"counting failed: {side}: {count.error}")
+    return count.instructions
 
 
 def _class_name(pair_name):
