@@ -29,9 +29,10 @@ Measured on the 2-core AMD EPYC VM, shared with other jobs (10,000 signatures, 3
 issue's 10x is past the floor here: ``PYTHONPATH=. python scripts/floors.py ParamSignatureFloor``
 (``benchmarks/bench_floors.py``) times the orjson key plus, per first sight, SHA-256 of the
 sorted text, with each float normalised through a memo (``floor_python``: 7.99x [7.02x, 8.94x]
-over the reference) or with the params handed over already normalised (``floor_c``, not
-reachable: 7.83x [7.30x, 9.97x]); this side runs at 1.59x [1.26x, 1.78x] of ``floor_python``
-(1.11x by instructions under callgrind: 49.2k against 44.2k per signature). Instructions
+over the reference; 5.68x-6.08x on a quiet machine) or with the params handed over already
+normalised (``floor_c``, not reachable: 7.83x [7.30x, 9.97x]); this side runs at 0.93x [0.90x,
+0.97x] and 0.97x [0.93x, 1.13x] of ``floor_python`` on a quiet machine (1.59x beside other heavy
+work; 1.11x by instructions under callgrind: 49.2k against 44.2k per signature). Instructions
 (``pairbench count param_signature``, 1,000 signatures, this branch merged with main's
 counting): 6.56x (4.82x before); all misses 5.35x (3.85x before).
 

@@ -3,8 +3,8 @@
 
 For every class named (default: all) at its largest size, each round calls every ``time_*``
 method once, in a rotating order; the ratio optimized/floor (and reference/floor) of each round
-gives a median with a bootstrap 95% interval. Usage (from the repository root):
-    PYTHONPATH=. python scripts/floors.py [--rounds 15] [--size N] [TradeTrackerFloor ...]
+gives a median with a bootstrap 95% interval. Usage:
+    python scripts/floors.py [--rounds 15] [--size N] [TradeTrackerFloor ...]
 """
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ import argparse
 import gc
 import sys
 import time
+from pathlib import Path
 
-from benchmarks import bench_floors
-from pairbench.measure import median_ci
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # benchmarks/ sits beside scripts/
+from benchmarks import bench_floors  # noqa: E402
+from pairbench.measure import median_ci  # noqa: E402
 
 CLASSES = ("TradeTrackerFloor", "ParamSignatureFloor", "GridExpansionFloor")
 
