@@ -105,7 +105,13 @@ def load(results_dir: str | Path, *, machine: Optional[str] = None) -> dict[str,
                 setattr(pt, f"{side}_q", (_num(st.get("q_25")), _num(st.get("q_75"))))
             if sm:
                 setattr(pt, f"{side}_samples", [float(s) for s in sm])
-    out: dict[str, dict[str, list[Point]]] = {}
+    return by_class_and_size(points, results_dir)
+
+
+def by_class_and_size(points: dict, results_dir: str | Path) -> dict:
+    """``{(class, size, commit): point}`` as ``{class: {size: [points, oldest commit first]}}``,
+    commits ordered by the git history of ``results_dir``'s repository (then by asv's date)."""
+    out: dict = {}
     for (cls, size, _), pt in points.items():
         out.setdefault(cls, {}).setdefault(size, []).append(pt)
     order = commit_order(Path(results_dir))

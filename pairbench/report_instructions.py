@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from .asv_results import Point, Recorded, _num, commit_order, results_by_size
+from .asv_results import Point, Recorded, _num, by_class_and_size, results_by_size
 from .instruction_gate import DEFAULT_THRESHOLD
 from .jsonio import atomic_write_bytes
 from .plot import readable_log_axis, size_order
@@ -70,14 +70,7 @@ def load_counts(results_dir: str | Path, *, machine: Optional[str] = None) -> di
             continue
         pt = points.setdefault((m["cls"], size, res.commit_hash), CountPoint(res.commit_hash, float(res.date or 0), size))
         setattr(pt, m["side"], v)
-    out: dict[str, dict[str, list[CountPoint]]] = {}
-    for (cls, size, _), pt in points.items():
-        out.setdefault(cls, {}).setdefault(size, []).append(pt)
-    order = commit_order(Path(results_dir))
-    for by_size in out.values():
-        for pts in by_size.values():
-            pts.sort(key=lambda p: (order.get(p.commit, math.inf), p.date))
-    return out
+    return by_class_and_size(points, results_dir)
 
 
 def steps(points: list[CountPoint], *, threshold: float = DEFAULT_THRESHOLD) -> list[Step]:

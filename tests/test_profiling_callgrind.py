@@ -110,8 +110,10 @@ def test_profile_callgrind_writes_a_callgrind_file_callgrind_annotate_reads(tmp_
     # the folded stacks hold the whole region per call, exactly as the file adds up
     calls = int(re.search(r"([\d,]+) calls in the counted region", (side_dir / "hotspots.md").read_text())
                 .group(1).replace(",", ""))
-    folded_total = sum(int(line.rsplit(" ", 1)[1]) for line in (side_dir / "callgrind.folded").read_text().splitlines())
-    assert folded_total == pytest.approx(part.total("Ir") / calls, rel=1e-3)
+    lines = (side_dir / "callgrind.folded").read_text().splitlines()
+    folded_total = sum(int(line.rsplit(" ", 1)[1]) for line in lines)
+    # each stack's count per call is rounded to a whole instruction: off by half of one at most
+    assert abs(folded_total - part.total("Ir") / calls) <= 0.5 * len(lines)
     hot = (side_dir / "hotspots.md").read_text()
     assert "## Top functions by self instructions" in hot and "## Top functions by inclusive instructions" in hot
     assert "interpreter's C functions" in hot
@@ -120,7 +122,8 @@ def test_profile_callgrind_writes_a_callgrind_file_callgrind_annotate_reads(tmp_
     assert "optimized.config_cache." in hot        # the Python functions, from cProfile's call counts
     doc = json.loads((side_dir / "callgrind.speedscope.json").read_text())
     assert doc["profiles"][0]["unit"] == "none"
-    assert sum(doc["profiles"][0]["weights"]) == pytest.approx(folded_total, rel=1e-3)
+    # speedscope keeps a thousandth of an instruction per stack where the folded file keeps whole ones
+    assert abs(sum(doc["profiles"][0]["weights"]) - part.total("Ir") / calls) <= 0.001 * len(lines)
     svg = ET.parse(side_dir / "callgrind.svg").getroot()
     assert "instructions per call" in ET.tostring(svg, encoding="unicode")
     ref = callgrind_out.parse(tmp_path / "config_cache" / "reference" / "callgrind.out")
