@@ -90,9 +90,12 @@ def readable_log_axis(axis, unit: str) -> None:
     axis.set_major_formatter(fmt)
     axis.axes.autoscale_view()
     span = axis.get_view_interval()
-    # within a decade or so the major ticks are too few to read by: label some minor ones too
-    few_decades = span[0] > 0 and span[1] / span[0] < 30
-    if few_decades:   # label the minor ticks at 2, 3 and 5 of each decade only, so they stay apart
+    # within a decade or so the major ticks are too few to read by: label minor ones too, every
+    # one on a short axis (60x-80x shows only 60, 70, 80), else those at 2, 3 and 5 of a decade
+    reach = span[1] / span[0] if span[0] > 0 else float("inf")
+    if reach < 3:
+        axis.set_minor_formatter(fmt)
+    elif reach < 30:
         axis.set_minor_formatter(FuncFormatter(
             lambda v, pos: fmt(v, pos) if v > 0 and f"{v:.0e}"[0] in "235" else ""))
     else:
@@ -130,7 +133,7 @@ def plot_history(name: str, by_size: dict, drops: Sequence[tuple], missing: Coll
             if p.commit not in commits:
                 commits.append(p.commit)
     xpos = {c: i for i, c in enumerate(commits)}
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 7), sharex=True, layout="constrained")
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 7), sharex=True, layout="constrained")
     speedups, times = [], []
     for size, pts in sorted(by_size.items(), key=size_order):
         xs = [xpos[p.commit] for p in pts]
@@ -154,7 +157,7 @@ def plot_history(name: str, by_size: dict, drops: Sequence[tuple], missing: Coll
     if _drawable(speedups):
         ax1.set_yscale("log")
         readable_log_axis(ax1.yaxis, "x")
-        ax1.legend(fontsize=7)
+        ax1.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))   # beside the lines, not on them
     gaps = [b for b in ("track_speedup", "track_speedup_ci_low", "track_speedup_ci_high") if b in missing]
     if gaps:
         _say_missing(ax1, "not recorded in these asv results: " + ", ".join(gaps), empty=not _drawable(speedups))
@@ -162,7 +165,7 @@ def plot_history(name: str, by_size: dict, drops: Sequence[tuple], missing: Coll
     if _drawable(times):
         ax2.set_yscale("log")
         readable_log_axis(ax2.yaxis, "s")
-        ax2.legend(fontsize=7, ncol=2)
+        ax2.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     gaps = [b for b in ("time_reference", "time_optimized") if b in missing]
     if gaps:
         _say_missing(ax2, "not recorded in these asv results: " + ", ".join(gaps), empty=not _drawable(times))

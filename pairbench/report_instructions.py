@@ -56,7 +56,8 @@ class Step:
     def line(self) -> str:
         a, b = getattr(self.old, self.side), getattr(self.new, self.side)
         what = "regression" if self.regression else "change"
-        return (f"{what}: {self.side} {a:,.0f} -> {b:,.0f} instructions per call ({self.growth:+.2%}) "
+        growth = f"{self.growth:+.2%}" if abs(self.growth) >= 1e-4 else f"{self.growth:+.4%}"  # never "-0.00%"
+        return (f"{what}: {self.side} {a:,.0f} -> {b:,.0f} instructions per call ({growth}) "
                 f"at {self.new.commit[:8]} (after {self.old.commit[:8]})")
 
 
@@ -166,6 +167,7 @@ def section(cls: str, counts: dict[str, list[CountPoint]], speed: dict[str, list
 def explanation(threshold: float = DEFAULT_THRESHOLD) -> str:
     """The paragraph index.html gives the instruction pictures."""
     return (f"<p>Instruction counts (asv's <code>track_instructions_*</code>, counted under callgrind at each "
-            f"pair's count size) are exact for a tree and an interpreter build: a flat line is no change, a "
-            f"step is a change. A step where the optimized side grew by more than {threshold:.0%} (the "
-            f"instruction gate's threshold) is marked as a regression with its commit.</p>")
+            f"pair's count size) repeat exactly for one tree in one environment, so a flat line is no change "
+            f"and a step is a change; asv installs each commit anew, which has moved a count by up to 0.2% "
+            f"with no change to the pair's code. A step where the optimized side grew by more than "
+            f"{threshold:.0%} (the instruction gate's threshold) is marked as a regression with its commit.</p>")

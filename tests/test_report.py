@@ -149,3 +149,12 @@ def test_sizes_sort_by_number_and_log_axes_read_as_plain_figures():
     fig.canvas.draw()
     assert "100 µs" in [t.get_text() for t in ax.get_yticklabels()]
     plt.close(fig)
+    # a short axis (60x-82x) holds no major tick and none at 2, 3 or 5: every minor tick is labelled
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [62, 80])
+    ax.set_yscale("log")
+    ax.set_ylim(60, 82)
+    readable_log_axis(ax.yaxis, "x")
+    fig.canvas.draw()
+    assert {"60x", "70x", "80x"} <= {t.get_text() for t in ax.get_yticklabels(minor=True)}
+    plt.close(fig)
