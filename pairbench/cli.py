@@ -113,11 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=_positive, default=1000, help="py-spy sampling rate in Hz (default 1000)")
     p.add_argument("--out", default="pairbench-out/profile", metavar="DIR")
 
-    p = sub.add_parser("flamediff", help="differential flamegraph of reference vs optimized")
+    p = sub.add_parser("flamediff", help="differential flamegraph of reference vs optimized (or one side at two commits)")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--size", type=_positive)
-    p.add_argument("--runs", type=_positive, default=5, help="profiles per side (default 5, at least 4)")
-    p.add_argument("--profiler", choices=("pyinstrument", "cprofile", "callgrind"), default="pyinstrument")
+    p.add_argument("--runs", type=_positive, default=5, help="profiles per side (default 5, at least 4; sampled profilers)")
+    p.add_argument("--profiler", choices=("pyinstrument", "cprofile", "callgrind"), default="pyinstrument",
+                   help="callgrind: one counted run per side, frames coloured by their exact instruction difference")
+    p.add_argument("--against", metavar="REV",
+                   help="with --profiler callgrind: compare --side at commit REV with --side now")
+    p.add_argument("--side", choices=("reference", "optimized"), default="optimized",
+                   help="the side compared across commits with --against (default optimized)")
     p.add_argument("--out", metavar="FILE.svg", help="output SVG (default pairbench-out/flamediff/NAME.svg)")
     p.add_argument("--png", metavar="FILE.png", help="also draw the diff as a PNG")
 
@@ -259,11 +264,14 @@ def cmd_flamediff(args: argparse.Namespace) -> int:
 
     check_output(args.out, "--out")
     check_output(args.png, "--png")
+    if args.against and args.profiler != "callgrind":
+        raise PairbenchError("--against: comparing two commits needs --profiler callgrind (exact counts)")
     (pair,) = _one(args.name)
     out = Path(args.out) if args.out else None
     with Progress(0, "flamediff") as bar:
         paths = flamediff_pair(pair, size=args.size, runs=args.runs, out=out, profiler=args.profiler,
-                               seed=args.seed, png=Path(args.png) if args.png else None, progress=bar.tick)
+                               seed=args.seed, png=Path(args.png) if args.png else None, progress=bar.tick,
+                               against=args.against, side=args.side)
     for path in paths:
         print(path)
     return 0

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -168,14 +169,25 @@ def test_counted_flamediff_against_the_same_commit_shows_no_change(tmp_path):
     frame has the same count, so nothing is coloured."""
     from pairbench import trees
 
-    (pair,) = select(["results_lookup"])
     changed = subprocess.run(["git", "status", "--porcelain", "--", "reference", "optimized", "pairbench/pairs"],
                              cwd=trees.ROOT, capture_output=True, text=True).stdout.strip()
     if changed:
         pytest.skip(f"the pairs differ from HEAD here: {changed.splitlines()[0]}")
-    paths = flamediff_pair(pair, profiler="callgrind", against="HEAD", side="optimized", out=tmp_path / "d.svg")
+    proc = subprocess.run([sys.executable, "-m", "pairbench", "flamediff", "results_lookup", "--profiler", "callgrind",
+                           "--against", "HEAD", "--side", "optimized", "--out", str(tmp_path / "d.svg")],
+                          cwd=trees.ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    paths = [Path(line) for line in proc.stdout.split()]
+    assert paths[0] == tmp_path / "d.svg"
     md = paths[2].read_text()
     assert "optimized at HEAD vs optimized now" in md
     assert "(none: every frame has the same count)" in md, md[:2000]
     rows = [line.rsplit(" ", 2) for line in paths[1].read_text().splitlines()]
     assert rows and all(a == b for _, a, b in rows)
+
+
+def test_flamediff_against_needs_the_counted_profiler(capsys):
+    from pairbench.cli import main
+
+    assert main(["flamediff", "results_lookup", "--against", "HEAD"]) == 2
+    assert "--against: comparing two commits needs --profiler callgrind" in capsys.readouterr().err
