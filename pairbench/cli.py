@@ -105,13 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("profile", help="profile one side or both of a pair as flamegraphs")
     p.add_argument("name", metavar="NAME")
-    p.add_argument("--impl", choices=("reference", "optimized", "both"), default="both")
-    p.add_argument("--profiler", choices=("pyinstrument", "py-spy", "cprofile", "callgrind"), default="pyinstrument")
-    p.add_argument("--size", type=_positive)
+    p.add_argument("--impl", choices=("reference", "optimized", "both"), default="both",
+                   help="which side to profile (default both)")
+    p.add_argument("--profiler", choices=("pyinstrument", "py-spy", "cprofile", "callgrind"), default="pyinstrument",
+                   help="callgrind: the counted region of `pairbench count`, by instructions, plus callgrind.out "
+                        "(default pyinstrument)")
+    p.add_argument("--size", type=_positive, help="workload size (default: the pair's default size; callgrind: its count size)")
     p.add_argument("--samples", type=_positive, default=1000, help="profiler samples to collect (default 1000)")
     p.add_argument("--duration", type=float, help="profile for this many seconds instead of a sample count")
     p.add_argument("--rate", type=_positive, default=1000, help="py-spy sampling rate in Hz (default 1000)")
-    p.add_argument("--out", default="pairbench-out/profile", metavar="DIR")
+    p.add_argument("--out", default="pairbench-out/profile", metavar="DIR",
+                   help="output folder; each side's files go to DIR/NAME/SIDE/ (default pairbench-out/profile)")
 
     p = sub.add_parser("flamediff", help="differential flamegraph of reference vs optimized (or one side at two commits)")
     p.add_argument("name", metavar="NAME")
