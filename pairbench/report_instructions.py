@@ -168,6 +168,6 @@ def explanation(threshold: float = DEFAULT_THRESHOLD) -> str:
     """The paragraph index.html gives the instruction pictures."""
     return (f"<p>Instruction counts (asv's <code>track_instructions_*</code>, counted under callgrind at each "
             f"pair's count size) repeat exactly for one tree in one environment, so a flat line is no change "
-            f"and a step is a change; asv installs each commit anew, which has moved a count by up to 0.2% "
+            f"and a step is a change; across asv's runs of different commits a count has moved by up to 0.2% "
             f"with no change to the pair's code. A step where the optimized side grew by more than "
             f"{threshold:.0%} (the instruction gate's threshold) is marked as a regression with its commit.</p>")
