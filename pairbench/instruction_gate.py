@@ -191,8 +191,7 @@ def run_instruction_gate(pairs: Sequence[Pair], options: Optional[InstructionGat
                     again = dataclasses.replace(bj, calls=head.calls)
                     by[(p.name, "optimized", label)] = (again, c.run_job(again))
         for p in counted:
-            v = _judge(p, by, opts, f"{label} (identical code)" if p.name in shared else label, base_tree,
-                       accepted, equivalence[p.name], key=label)
+            v = _judge(p, by, opts, label, base_tree, accepted, equivalence[p.name], shared=p.name in shared)
             bar.tick(p.name)
             verdicts.append(v)
             _emit(bar, v.line(), stream)
@@ -236,8 +235,9 @@ def _equivalence_or_error(pair: Pair, size: int, seed: int) -> tuple[Optional[st
 
 def _judge(p: Pair, by: dict, opts: InstructionGateOptions, label: Optional[str], base_tree: Optional[str],
            accepted: dict, equivalence: tuple[Optional[str], Optional[str]], *,
-           key: Optional[str] = None) -> InstructionVerdict:
-    """One pair's verdict from the counts in ``by`` (REV's under ``key``, named ``label``)."""
+           shared: bool = False) -> InstructionVerdict:
+    """One pair's verdict from the counts in ``by`` (REV's under ``label``; ``shared``: REV's pairs
+    are HEAD's, and one count served both)."""
     size = c.count_size(p, opts.size)
     floor = p.instruction_floor_or_default
     ref = by[(p.name, "reference", ".")][1]
@@ -262,7 +262,7 @@ def _judge(p: Pair, by: dict, opts: InstructionGateOptions, label: Optional[str]
         v.status = FAIL
         problems.append(f"regression: instruction ratio {fmt_ratio(v.ratio)} is under the floor {fmt_ratio(floor)}")
     if label is not None:
-        base = by[(p.name, "optimized", key or label)][1]
+        base = by[(p.name, "optimized", label)][1]
         if not base.ok:
             if "no pair named" in (base.error or ""):
                 if v.status == PASS:
@@ -287,7 +287,7 @@ def _judge(p: Pair, by: dict, opts: InstructionGateOptions, label: Optional[str]
                 v.where = where_it_went(p, opt, base, base_tree=base_tree, head_tree=opts.head_tree,
                                         seed=opts.seed)
             else:
-                notes.append(f"{v.growth:+.3%} vs {label}")
+                notes.append(f"{v.growth:+.3%} vs {label}" + (" (identical code)" if shared else ""))
     reasons = problems + notes
     v.reason = "; ".join(reasons)
     return v

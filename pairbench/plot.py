@@ -102,6 +102,32 @@ def readable_log_axis(axis, unit: str) -> None:
         axis.set_minor_formatter(NullFormatter())
 
 
+def commit_axis(point_lists) -> dict[str, int]:
+    """``{commit: x position}`` of every commit in ``point_lists`` (lists of points, oldest first),
+    in the order first seen."""
+    xpos: dict[str, int] = {}
+    for pts in point_lists:
+        for p in pts:
+            xpos.setdefault(p.commit, len(xpos))
+    return xpos
+
+
+def label_commits(ax, xpos: dict[str, int]) -> None:
+    """The x axis of a history picture: one tick per commit, its short hash, oldest left."""
+    ax.set_xticks(range(len(xpos)), [c[:8] for c in xpos], rotation=45, fontsize=7)
+    ax.set_xlim(-0.5, len(xpos) - 0.5)
+    ax.set_xlabel("commit (oldest left)")
+
+
+def speedup_whiskers(ax, xpos: dict[str, int], pts, **style):
+    """Draw points' tracked speedups at their commits with their 95% intervals as whiskers (none
+    where asv recorded no interval); returns matplotlib's errorbar container."""
+    sp = [p.speedup for p in pts]
+    lo = [max(s - p.ci_low, 0) if math.isfinite(p.ci_low) else 0 for s, p in zip(sp, pts)]
+    hi = [max(p.ci_high - s, 0) if math.isfinite(p.ci_high) else 0 for s, p in zip(sp, pts)]
+    return ax.errorbar([xpos[p.commit] for p in pts], sp, yerr=[lo, hi], marker="o", capsize=3, **style)
+
+
 def _drawable(values) -> bool:
     """True when a log axis can show ``values``: at least one is finite and positive."""
     return any(math.isfinite(v) and v > 0 for v in values)
@@ -127,23 +153,13 @@ def plot_history(name: str, by_size: dict, drops: Sequence[tuple], missing: Coll
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    commits: list[str] = []
-    for pts in by_size.values():
-        for p in pts:
-            if p.commit not in commits:
-                commits.append(p.commit)
-    xpos = {c: i for i, c in enumerate(commits)}
+    xpos = commit_axis(by_size.values())
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 7), sharex=True, layout="constrained")
     speedups, times = [], []
     for size, pts in sorted(by_size.items(), key=size_order):
         xs = [xpos[p.commit] for p in pts]
-        sp = [p.speedup for p in pts]
-        lo = [s - p.interval[0] if math.isfinite(p.interval[0]) else 0 for s, p in zip(sp, pts)]
-        hi = [p.interval[1] - s if math.isfinite(p.interval[1]) else 0 for s, p in zip(sp, pts)]
-        line = ax1.errorbar(xs, sp, yerr=[[max(v, 0) for v in lo], [max(v, 0) for v in hi]], marker="o",
-                            capsize=3, label=f"size {size}")
-        color = line[0].get_color()
-        speedups += sp
+        color = speedup_whiskers(ax1, xpos, pts, label=f"size {size}")[0].get_color()
+        speedups += [p.speedup for p in pts]
         for side, style in (("reference", "--o"), ("optimized", "-s")):
             ys = [getattr(p, f"{side}_s") for p in pts]
             if _drawable(ys):
@@ -169,8 +185,7 @@ def plot_history(name: str, by_size: dict, drops: Sequence[tuple], missing: Coll
     gaps = [b for b in ("time_reference", "time_optimized") if b in missing]
     if gaps:
         _say_missing(ax2, "not recorded in these asv results: " + ", ".join(gaps), empty=not _drawable(times))
-    ax2.set_xticks(range(len(commits)), [c[:8] for c in commits], rotation=45, fontsize=7)
-    ax2.set_xlabel("commit (oldest left)")
+    label_commits(ax2, xpos)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)

@@ -68,18 +68,17 @@ def build_report(results_dir: str | Path, out_dir: str | Path, *, machine: Optio
     counts = report_instructions.load_counts(results_dir, machine=machine)
     for cls in sorted(data):
         by_size = data[cls]
-        drops = []
-        for size, pts in by_size.items():
-            for old, new in zip(pts, pts[1:]):
-                if significant_drop(old, new):
-                    drops.append((size, new))
+        # why each point's speedup dropped from the commit before it (tested once per pair of points)
+        why_dropped = {(size, i): significant_drop(old, new)
+                       for size, pts in by_size.items() for i, (old, new) in enumerate(zip(pts, pts[1:]), 1)}
+        drops = [(size, by_size[size][i]) for (size, i), why in why_dropped.items() if why]
         missing = missing_benchmarks(by_size)
         png = atomic_write_bytes(out_dir / f"{cls}.png", plot_history(cls, by_size, drops, missing))
         written.append(png)
         rows = []
         for size, pts in sorted(by_size.items(), key=size_order):
-            for old, new in zip([None] + pts, pts):
-                why = significant_drop(old, new) if old is not None else None
+            for i, new in enumerate(pts):
+                why = why_dropped.get((size, i))
                 lo, hi = new.interval
                 ci = f"[{fmt_ratio(lo)}, {fmt_ratio(hi)}]" if math.isfinite(lo) and math.isfinite(hi) else "-"
                 rows.append(f"<tr{' class=drop' if why else ''}><td>{html.escape(size)}</td>"

@@ -20,7 +20,7 @@ from typing import Optional
 from .asv_results import Point, Recorded, _num, by_class_and_size, results_by_size
 from .instruction_gate import DEFAULT_THRESHOLD
 from .jsonio import atomic_write_bytes
-from .plot import readable_log_axis, size_order
+from .plot import commit_axis, label_commits, readable_log_axis, size_order, speedup_whiskers
 
 SIDES = ("reference", "optimized")
 _KEY = re.compile(r"^bench_pairs\.(?P<cls>[A-Za-z0-9_]+)\.track_instructions_(?P<side>reference|optimized)$")
@@ -95,12 +95,7 @@ def draw(name: str, counts: dict[str, list[CountPoint]], speed: dict[str, list[P
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    commits: list[str] = []
-    for pts in list(counts.values()) + [speed.get(size, []) for size in counts]:
-        for p in pts:
-            if p.commit not in commits:
-                commits.append(p.commit)
-    xpos = {c: i for i, c in enumerate(commits)}
+    xpos = commit_axis(list(counts.values()) + [speed.get(size, []) for size in counts])
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.6), layout="constrained")
     for size, pts in sorted(counts.items(), key=size_order):
         xs = [xpos[p.commit] for p in pts]
@@ -108,10 +103,7 @@ def draw(name: str, counts: dict[str, list[CountPoint]], speed: dict[str, list[P
         ax1.plot(xs, [p.optimized for p in pts], "-s", color=line.get_color(), label=f"optimized @ {size}")
         sp = [p for p in speed.get(size, []) if p.commit in xpos and math.isfinite(p.speedup)]
         if sp:
-            lo = [max(p.speedup - p.ci_low, 0) if math.isfinite(p.ci_low) else 0 for p in sp]
-            hi = [max(p.ci_high - p.speedup, 0) if math.isfinite(p.ci_high) else 0 for p in sp]
-            ax2.errorbar([xpos[p.commit] for p in sp], [p.speedup for p in sp], yerr=[lo, hi], marker="o",
-                         capsize=3, color=line.get_color(), label=f"size {size}")
+            speedup_whiskers(ax2, xpos, sp, color=line.get_color(), label=f"size {size}")
     for st in marked:
         x, y = xpos[st.new.commit], st.new.optimized
         ax1.plot([x], [y], marker="v", color="red", markersize=14, zorder=5)
@@ -129,9 +121,7 @@ def draw(name: str, counts: dict[str, list[CountPoint]], speed: dict[str, list[P
     if ax2.lines or ax2.containers:
         ax2.legend(fontsize=7)
     for ax in (ax1, ax2):
-        ax.set_xticks(range(len(commits)), [c[:8] for c in commits], rotation=45, fontsize=7)
-        ax.set_xlim(-0.5, len(commits) - 0.5)
-        ax.set_xlabel("commit (oldest left)")
+        label_commits(ax, xpos)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
